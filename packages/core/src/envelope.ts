@@ -1,0 +1,74 @@
+/**
+ * The frames of wire protocol v1 (PROTOCOL.md §2). Plain data: these are what crosses the wire.
+ */
+import type { Category, Recovery } from './registry.js';
+
+/** The protocol version this package speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** Any JSON value. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Whether the handler ran before the error, so a retry knows if it may repeat an effect. */
+export type Executed = 'no' | 'maybe' | 'yes';
+
+/** The `data` of an error frame (PROTOCOL.md §3). */
+export interface ErrorBody {
+  code: number;
+  name: string;
+  message: string;
+  category: Category;
+  recoverable: boolean;
+  recovery: Recovery;
+  /** The sender's pacing: do not retry before this many milliseconds. */
+  retry_after_ms?: number;
+  /** Whether the handler ran: `no` (refused before running), `maybe`, or `yes`. */
+  executed?: Executed;
+  /** Allow-listed, size-capped JSON. */
+  details?: { [key: string]: Json };
+  /** A nested body, depth-capped. */
+  cause?: ErrorBody;
+}
+
+/** `meta` of frames that belong to a request. */
+export interface RequestMeta {
+  request_id: string;
+  /** Present when the request may be re-sent; the server runs it once per key. */
+  idempotency_key?: string;
+  /** How long the sender waits; a server may drop work it cannot finish in time. */
+  timeout_ms?: number;
+}
+
+export interface RequestFrame {
+  type: 'request';
+  v?: 1;
+  event: string;
+  data?: Json;
+  meta: RequestMeta;
+}
+
+export interface ResponseFrame {
+  type: 'response';
+  v?: 1;
+  data?: Json;
+  meta: { request_id: string };
+}
+
+export interface ErrorFrame {
+  type: 'error';
+  v?: 1;
+  data: ErrorBody;
+  meta: { request_id?: string; timestamp: string };
+}
+
+/** Volatile: never answered, never fails. */
+export interface EventFrame {
+  type: 'event';
+  v?: 1;
+  event: string;
+  data?: Json;
+}
+
+/** Any frame of protocol v1. */
+export type Frame = RequestFrame | ResponseFrame | ErrorFrame | EventFrame;
+export type FrameType = Frame['type'];

@@ -1,0 +1,13 @@
+/**
+ * @faultline/core: the Faultline error protocol. See PROTOCOL.md for the normative wire format.
+ * @packageDocumentation
+ */
+export * from './backoff.js';
+export * from './classify.js';
+export * from './codec.js';
+export * from './envelope.js';
+export * from './error.js';
+export * from './observe.js';
+export * from './registry.js';
+export * from './sanitize.js';
+export * from './tracker.js';

@@ -1,0 +1,115 @@
+/**
+ * Observability without lock-in (PROTOCOL.md §9): `success` / `error` notifications with a
+ * location, a logger interface that pino satisfies, and the error route for failures nobody is
+ * waiting for.
+ */
+import { FaultlineError } from './error.js';
+
+/** Where something happened: `Connect#Open`, `Reconnect#Attempt`, `Auth#Refresh`, `Request#join`. */
+export type Location = `${string}#${string}`;
+
+/** A success notification. */
+export interface SuccessEvent {
+  location: Location;
+  /** How long it took, when measured. */
+  durationMs?: number;
+}
+
+/** An error notification. */
+export interface ErrorEvent {
+  location: Location;
+  error: FaultlineError;
+}
+
+/** Listeners a client or server calls. Both optional; a throwing listener is ignored. */
+export interface Observer {
+  success?(event: SuccessEvent): void;
+  error?(event: ErrorEvent): void;
+}
+
+/** The logger interface: pino, or anything with the same `(obj, msg)` methods. */
+export interface Logger {
+  error(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  info?(obj: object, msg?: string): void;
+  debug?(obj: object, msg?: string): void;
+}
+
+/** A failure nobody waits for. */
+export interface Failure {
+  /** What went wrong: the original value as thrown, for the server log. */
+  cause: unknown;
+  /** When it happened. */
+  time: Date;
+  /** How many attempts were made. */
+  attempts: number;
+  /** Where it happened. */
+  location: Location;
+}
+
+/** Receives failures nobody waits for: volatile handlers that throw, exhausted retries, escapes. */
+export type ErrorRoute = (failure: Failure) => void;
+
+/** A logger that writes to the console, used when none is given. */
+export const consoleLogger: Logger = {
+  error: (obj, msg) => console.error(msg ?? '', obj),
+  warn: (obj, msg) => console.warn(msg ?? '', obj),
+};
+
+/** A logger that discards everything. */
+export const silentLogger: Logger = { error: () => {}, warn: () => {} };
+
+/** The default error route: logs the failure, with the stack of the original cause. */
+export function loggingErrorRoute(logger: Logger): ErrorRoute {
+  return (failure) => {
+    const cause = failure.cause;
+    const err = cause instanceof Error ? cause : undefined;
+    logger.error(
+      {
+        location: failure.location,
+        attempts: failure.attempts,
+        time: failure.time.toISOString(),
+        err: err ? { name: err.name, message: err.message, stack: err.stack } : cause,
+        ...(FaultlineError.is(cause) && cause.requestId ? { request_id: cause.requestId } : {}),
+      },
+      `faultline: unhandled failure at ${failure.location}`,
+    );
+  };
+}
+
+/** Calls an observer and a route safely: a faulty listener never breaks the protocol. */
+export class Notifier {
+  constructor(
+    private readonly observer: Observer | undefined,
+    private readonly route: ErrorRoute,
+  ) {}
+
+  success(location: Location, durationMs?: number): void {
+    const fn = this.observer?.success;
+    if (!fn) return;
+    try {
+      fn.call(this.observer, durationMs === undefined ? { location } : { location, durationMs });
+    } catch {
+      // A listener's fault is not the protocol's.
+    }
+  }
+
+  error(location: Location, error: FaultlineError): void {
+    const fn = this.observer?.error;
+    if (!fn) return;
+    try {
+      fn.call(this.observer, { location, error });
+    } catch {
+      // A listener's fault is not the protocol's.
+    }
+  }
+
+  /** Sends a failure to the error route. */
+  unhandled(location: Location, cause: unknown, attempts = 1): void {
+    try {
+      this.route({ cause, time: new Date(), attempts, location });
+    } catch {
+      // The route is the last resort; nothing is left to tell.
+    }
+  }
+}
