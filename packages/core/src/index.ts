@@ -11,3 +11,5 @@ export * from './observe.js';
 export * from './registry.js';
 export * from './sanitize.js';
 export * from './tracker.js';
+export * from './limits.js';
+export * from './server.js';

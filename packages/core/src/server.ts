@@ -1,0 +1,448 @@
+/**
+ * The transport-agnostic server engine (PROTOCOL.md §7). An adapter hands it a port (`send`,
+ * `close`) per connection and feeds it incoming frames; the engine decodes, dispatches to
+ * handlers, answers, rate-limits, de-duplicates idempotent requests, counts abuse, runs
+ * server-to-client requests and drains on shutdown. Socket.IO, which has its own framing, uses
+ * {@link ProtocolServer.dispatch} directly.
+ */
+import { closeCodeFor, closeReason } from './classify.js';
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeFrame, encodeFrame, errorFrame, eventFrame, requestFrame, responseFrame } from './codec.js';
+import type { ErrorBody, Json, RequestFrame } from './envelope.js';
+import { bodyOf, FaultlineError, type RegistryLike, toErrorBody } from './error.js';
+import {
+  checkRateLimitOptions,
+  createMemoryIdempotencyStore,
+  createRateLimiter,
+  type IdempotencyStore,
+  type Outcome,
+  type RateLimiter,
+  type RateLimitOptions,
+} from './limits.js';
+import {
+  consoleLogger,
+  type ErrorRoute,
+  type Location,
+  type Logger,
+  loggingErrorRoute,
+  Notifier,
+  type Observer,
+} from './observe.js';
+import { codes } from './registry.js';
+import { RequestTracker } from './tracker.js';
+
+/** Reserved event a client sends to check the server is alive; answered by the engine. */
+export const PING_EVENT = '$ping';
+
+/** What a handler learns about the request it serves. */
+export interface RequestContext<Auth = unknown> {
+  readonly event: string;
+  readonly requestId: string;
+  readonly idempotencyKey: string | undefined;
+  readonly connection: Connection<Auth>;
+  /** What `authenticate` returned for this connection. */
+  readonly auth: Auth;
+}
+
+/** Answers a request: return a value or throw. Receives untrusted data: validate it. */
+export type RequestHandler<Auth = unknown> = (data: unknown, ctx: RequestContext<Auth>) => unknown;
+
+/** Handles a volatile event: nothing is answered; a throw goes to the error route. */
+export type EventHandler<Auth = unknown> = (data: unknown, ctx: Omit<RequestContext<Auth>, 'requestId' | 'idempotencyKey'>) => unknown;
+
+/** One side of a transport, as the engine sees it. */
+export interface ServerPort {
+  /** Sends one text frame. Must not throw; a closed port drops the frame. */
+  send(text: string): void;
+  /** Closes with a WebSocket close code and a reason of at most 123 bytes. */
+  close(code: number, reason: string): void;
+}
+
+/** Options of {@link createProtocolServer}. */
+export interface ProtocolServerOptions<Auth = unknown> {
+  /** Request handlers by event name. */
+  handlers?: Record<string, RequestHandler<Auth>>;
+  /** Volatile event handlers by event name. */
+  events?: Record<string, EventHandler<Auth>>;
+  /** Registry of the application's codes. @default the built-in codes */
+  registry?: RegistryLike;
+  /** Where stacks of unknown throws go; pino satisfies it. @default console */
+  logger?: Logger;
+  /** `success` / `error` notifications. */
+  observer?: Observer;
+  /** Failures nobody waits for. @default logs through `logger` */
+  errorRoute?: ErrorRoute;
+  /** Requests allowed per connection, or `false`. @default { points: 100, durationMs: 1000 } */
+  rateLimit?: RateLimitOptions | false;
+  /** Bad frames tolerated per connection within `badFrameWindowMs` before it is closed. @default 20 */
+  maxBadFrames?: number;
+  /** @default 10000 */
+  badFrameWindowMs?: number;
+  /** Caps of the decoder. */
+  limits?: Partial<DecodeLimits>;
+  /** De-duplicates idempotent requests. @default an in-memory store */
+  idempotency?: IdempotencyStore;
+  /** Default timeout of server-to-client requests, in ms. @default 10000 */
+  requestTimeoutMs?: number;
+}
+
+/** Options of {@link ProtocolServer.shutdown}. */
+export interface ShutdownOptions {
+  /** Clients are told to come back at a random moment within this window, in ms. @default 5000 */
+  windowMs?: number;
+  /** Longest wait for running handlers to finish, in ms. @default 2000 */
+  graceMs?: number;
+}
+
+/** A connection as handlers and the server see it. */
+export interface Connection<Auth = unknown> {
+  readonly id: string;
+  readonly auth: Auth;
+  /** Whether the connection still accepts frames. */
+  readonly open: boolean;
+  /** Sends a volatile event; never throws. */
+  emit(event: string, data?: Json): void;
+  /** Sends a request to the client; rejects with the client's error, TIMEOUT or BAD_CONNECTION. */
+  request<T = Json>(event: string, data?: Json, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<T>;
+  /** Sends the error frame, then closes with the error's mapped close code. */
+  fail(error: unknown): void;
+}
+
+/** A connection as the adapter drives it. */
+export interface EngineConnection<Auth = unknown> extends Connection<Auth> {
+  /** Feeds one incoming text frame (or an already-parsed value). */
+  receive(input: unknown): void;
+  /** Tells the engine the transport closed. */
+  closed(): void;
+  /** Answers a frame the adapter refused before decoding (too large for the transport). */
+  reject(body: ErrorBody): void;
+}
+
+/** The engine. */
+export interface ProtocolServer<Auth = unknown> {
+  /** Starts serving a port; `auth` is what authentication returned. */
+  connect(port: ServerPort, auth: Auth): EngineConnection<Auth>;
+  /** Open connections. */
+  readonly connections: ReadonlySet<Connection<Auth>>;
+  /** Runs a request through rate limit, de-duplication and its handler, returning the outcome. */
+  dispatch(
+    connection: Connection<Auth>,
+    limiter: RateLimiter | undefined,
+    request: { event: string; data: unknown; requestId: string; idempotencyKey?: string | undefined },
+  ): Promise<Outcome>;
+  /** Sends an event to every open connection (or those `filter` keeps). */
+  broadcast(event: string, data?: Json, filter?: (connection: Connection<Auth>) => boolean): number;
+  /** Whether the server is draining. */
+  readonly draining: boolean;
+  /** Stops taking requests, lets running ones finish, tells every client SHUTTING_DOWN, closes. */
+  shutdown(options?: ShutdownOptions): Promise<void>;
+  /** Fails a connection with `error`: error frame, then the mapped close. */
+  readonly registry: RegistryLike;
+  readonly notifier: Notifier;
+  readonly logger: Logger;
+  /** Makes a rate limiter per this server's options, or undefined when disabled. */
+  limiter(): RateLimiter | undefined;
+  /** A SHUTTING_DOWN body with a jittered `retry_after_ms` in [0, windowMs). */
+  shuttingDown(windowMs?: number): ErrorBody;
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof (v as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+let connectionSeq = 0;
+
+/**
+ * Creates the server engine.
+ *
+ * @example
+ * const server = createProtocolServer({ handlers: { join: ({ room }) => rooms.join(room) } });
+ * wss.on('connection', (ws) => { const c = server.connect(port(ws), undefined); ws.on('message', (m) => c.receive(String(m))); });
+ */
+export function createProtocolServer<Auth = unknown>(options: ProtocolServerOptions<Auth> = {}): ProtocolServer<Auth> {
+  const handlers = new Map(Object.entries(options.handlers ?? {}));
+  const events = new Map(Object.entries(options.events ?? {}));
+  for (const [name, fn] of [...handlers, ...events]) {
+    if (typeof fn !== 'function') throw new TypeError(`Faultline handler for ${JSON.stringify(name)} must be a function`);
+    if (name.startsWith('$')) throw new TypeError(`Faultline event names starting with $ are reserved: ${name}`);
+  }
+  const rateLimit = options.rateLimit === undefined ? { points: 100, durationMs: 1000 } : options.rateLimit;
+  if (rateLimit) checkRateLimitOptions(rateLimit);
+  const registry = options.registry ?? codes;
+  const logger = options.logger ?? consoleLogger;
+  const notifier = new Notifier(options.observer, options.errorRoute ?? loggingErrorRoute(logger));
+  const limits: DecodeLimits = { ...DEFAULT_DECODE_LIMITS, ...options.limits };
+  const maxBadFrames = options.maxBadFrames ?? 20;
+  const badFrameWindowMs = options.badFrameWindowMs ?? 10_000;
+  const idempotency = options.idempotency ?? createMemoryIdempotencyStore();
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+  const connections = new Set<EngineConnection<Auth>>();
+  let draining = false;
+  let running = 0;
+  let idle: (() => void) | undefined;
+
+  const logFailure = (err: FaultlineError, event: string, requestId: string, connection: Connection<Auth>): void => {
+    if (err.code !== 5000 || err.cause === undefined) return;
+    const cause = err.cause;
+    logger.error(
+      {
+        err: cause instanceof Error ? { type: cause.name, message: cause.message, stack: cause.stack } : { value: String(cause) },
+        request_id: requestId,
+        event,
+        connection_id: connection.id,
+      },
+      `faultline: handler ${event} failed`,
+    );
+  };
+
+  const runHandler = async (
+    handler: RequestHandler<Auth>,
+    data: unknown,
+    ctx: RequestContext<Auth>,
+  ): Promise<Outcome> => {
+    running++;
+    try {
+      const value = handler(data, ctx);
+      const result = isThenable(value) ? await value : value;
+      return { ok: true, data: result as Json | undefined };
+    } catch (thrown) {
+      const err = FaultlineError.from(thrown, { registry });
+      logFailure(err, ctx.event, ctx.requestId, ctx.connection);
+      const body = toErrorBody(err);
+      if (body.executed === undefined) body.executed = 'yes';
+      return { ok: false, error: body };
+    } finally {
+      running--;
+      if (running === 0) idle?.();
+    }
+  };
+
+  const refused = (name: string, message: string | undefined, extra: Partial<ErrorBody> = {}): Outcome => ({
+    ok: false,
+    error: { ...bodyOf(name, message === undefined ? { executed: 'no' } : { message, executed: 'no' }, registry), ...extra },
+  });
+
+  const server: ProtocolServer<Auth> = {
+    registry,
+    notifier,
+    logger,
+    connections,
+    get draining() {
+      return draining;
+    },
+    limiter: () => (rateLimit ? createRateLimiter(rateLimit) : undefined),
+    shuttingDown: (windowMs = 5000) =>
+      bodyOf('SHUTTING_DOWN', { retry_after_ms: Math.floor(Math.random() * windowMs), executed: 'no' }, registry),
+
+    dispatch(connection, limiter, req) {
+      if (draining) return Promise.resolve({ ok: false, error: server.shuttingDown() });
+      const wait = limiter?.consume() ?? 0;
+      if (wait > 0) {
+        return Promise.resolve(
+          refused('RATE_LIMITED', `Too many requests: retry after ${wait} ms`, { retry_after_ms: wait }),
+        );
+      }
+      const handler = handlers.get(req.event);
+      if (handler === undefined) {
+        return Promise.resolve(
+          refused('NOT_FOUND', `Unknown event ${JSON.stringify(req.event.slice(0, 64))}`, {
+            details: { event: req.event.slice(0, 128) },
+          }),
+        );
+      }
+      const ctx: RequestContext<Auth> = {
+        event: req.event,
+        requestId: req.requestId,
+        idempotencyKey: req.idempotencyKey,
+        connection,
+        auth: connection.auth,
+      };
+      const run = () => runHandler(handler, req.data, ctx);
+      return req.idempotencyKey === undefined ? run() : idempotency.run(req.idempotencyKey, run);
+    },
+
+    broadcast(event, data, filter) {
+      let n = 0;
+      const text = encodeFrame(eventFrame(event, data));
+      for (const c of connections) {
+        if (filter && !filter(c)) continue;
+        (c as unknown as { sendText(t: string): void }).sendText(text);
+        n++;
+      }
+      return n;
+    },
+
+    async shutdown(opts = {}) {
+      draining = true;
+      const grace = opts.graceMs ?? 2000;
+      if (running > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, grace);
+          idle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        idle = undefined;
+      }
+      for (const c of [...connections]) {
+        c.fail(FaultlineError.fromBody(server.shuttingDown(opts.windowMs)));
+      }
+    },
+
+    connect(port, auth) {
+      const id = `c${(++connectionSeq).toString(36)}`;
+      const limiter = server.limiter();
+      let open = true;
+      let bad: number[] = [];
+      const tracker = new RequestTracker({
+        timeoutMs: requestTimeoutMs,
+        idPrefix: 's',
+        onLateReply: (rid) => notifier.unhandled('Request#late', new FaultlineError('TIMEOUT', { message: `Late reply to ${rid} dropped` })),
+      });
+
+      const sendText = (text: string): void => {
+        if (open) port.send(text);
+      };
+      const sendError = (body: ErrorBody, requestId?: string): void => sendText(encodeFrame(errorFrame(body, requestId)));
+
+      const badFrame = (body: ErrorBody, requestId: string | undefined): void => {
+        const t = Date.now();
+        bad = bad.filter((at) => t - at < badFrameWindowMs);
+        bad.push(t);
+        notifier.error('Frame#decode', FaultlineError.fromBody(body, requestId === undefined ? {} : { requestId }));
+        if (bad.length > maxBadFrames) {
+          conn.fail(
+            FaultlineError.fromBody(
+              bodyOf('BAD_REQUEST', { message: 'Too many bad frames', executed: 'no' }, registry),
+            ),
+          );
+          return;
+        }
+        sendError(body, requestId);
+      };
+
+      const onRequest = (frame: RequestFrame): void => {
+        const requestId = frame.meta.request_id;
+        if (frame.event === PING_EVENT) {
+          sendText(encodeFrame(responseFrame(requestId, undefined)));
+          return;
+        }
+        const started = performanceNow();
+        const location: Location = `Request#${frame.event}`;
+        server
+          .dispatch(conn, limiter, {
+            event: frame.event,
+            data: frame.data,
+            requestId,
+            idempotencyKey: frame.meta.idempotency_key,
+          })
+          .then((outcome) => {
+            if (outcome.ok) {
+              let text: string;
+              try {
+                text = encodeFrame(responseFrame(requestId, outcome.data));
+              } catch (thrown) {
+                // A result JSON cannot carry (BigInt, cycle): the client still gets one outcome.
+                const err = FaultlineError.from(thrown, { registry });
+                logFailure(err, frame.event, requestId, conn);
+                sendError({ ...toErrorBody(err), executed: 'yes' }, requestId);
+                notifier.error(location, err);
+                return;
+              }
+              sendText(text);
+              notifier.success(location, performanceNow() - started);
+            } else {
+              sendError(outcome.error, requestId);
+              notifier.error(location, FaultlineError.fromBody(outcome.error, { requestId }));
+            }
+          });
+      };
+
+      const conn: EngineConnection<Auth> & { sendText(t: string): void } = {
+        id,
+        auth,
+        sendText,
+        get open() {
+          return open;
+        },
+        emit(event, data) {
+          try {
+            sendText(encodeFrame(eventFrame(event, data)));
+          } catch (thrown) {
+            notifier.unhandled(`Emit#${event}`, thrown);
+          }
+        },
+        request<T>(event: string, data?: Json, opts: { timeoutMs?: number; signal?: AbortSignal } = {}) {
+          if (!open) {
+            return Promise.reject(new FaultlineError('BAD_CONNECTION', { message: 'Connection is closed', executed: 'no' }));
+          }
+          const tracked = tracker.track<T>(event, opts);
+          sendText(encodeFrame(requestFrame(event, data, { request_id: tracked.id })));
+          return tracked.promise;
+        },
+        fail(error) {
+          if (!open) return;
+          const body = toErrorBody(error);
+          sendError(body);
+          open = false;
+          connections.delete(conn);
+          port.close(closeCodeFor(body, registry), closeReason(body));
+          tracker.failAll(new FaultlineError('BAD_CONNECTION', { message: 'Connection closed', executed: 'maybe' }));
+        },
+        reject(body) {
+          badFrame(body, undefined);
+        },
+        closed() {
+          if (!open && !connections.has(conn)) {
+            return;
+          }
+          open = false;
+          connections.delete(conn);
+          tracker.failAll(new FaultlineError('BAD_CONNECTION', { message: 'Connection closed', executed: 'maybe' }));
+        },
+        receive(input) {
+          if (!open) return;
+          const result = decodeFrame(input, limits);
+          if (!result.ok) {
+            badFrame(result.error, result.requestId);
+            return;
+          }
+          const frame = result.frame;
+          switch (frame.type) {
+            case 'request':
+              onRequest(frame);
+              return;
+            case 'response':
+              tracker.resolve(frame.meta.request_id, frame.data);
+              return;
+            case 'error': {
+              const rid = frame.meta.request_id;
+              if (rid !== undefined) tracker.reject(rid, FaultlineError.fromBody(frame.data, { requestId: rid }));
+              else notifier.error('Client#error', FaultlineError.fromBody(frame.data));
+              return;
+            }
+            case 'event': {
+              const handler = events.get(frame.event);
+              const location: Location = `Event#${frame.event}`;
+              if (handler === undefined) {
+                notifier.unhandled(location, new FaultlineError('NOT_FOUND', { message: `Unknown event ${frame.event}` }));
+                return;
+              }
+              try {
+                const value = handler(frame.data, { event: frame.event, connection: conn, auth });
+                if (isThenable(value)) value.then(undefined, (thrown) => notifier.unhandled(location, thrown));
+              } catch (thrown) {
+                notifier.unhandled(location, thrown);
+              }
+            }
+          }
+        },
+      };
+      connections.add(conn);
+      return conn;
+    },
+  };
+  return server;
+}
+
+const performanceNow = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
