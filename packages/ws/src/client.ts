@@ -1,0 +1,605 @@
+/**
+ * `@faultline/ws/client`: a Faultline client over the standard `WebSocket` (browsers, Node 22's
+ * global, or `ws` passed in). It imports no `ws` and no `node:*` module.
+ *
+ * It acts on the classification (PROTOCOL.md §8): reconnects with jittered backoff drawn from a
+ * shared retry budget, refreshes its token once on UNAUTHORIZED, stops on fatal errors, fails
+ * in-flight requests with BAD_CONNECTION and re-sends only idempotent ones.
+ */
+import {
+  type BackoffOptions,
+  type BuiltinName,
+  type Classification,
+  classifyClose,
+  classifyError,
+  consoleLogger,
+  createRetryPlanner,
+  decodeFrame,
+  type ErrorBody,
+  type ErrorRoute,
+  encodeFrame,
+  errorFrame,
+  eventFrame,
+  FaultlineError,
+  type Json,
+  type Logger,
+  loggingErrorRoute,
+  mayResend,
+  Notifier,
+  type Observer,
+  PING_EVENT,
+  type Registry,
+  RequestTracker,
+  type RetryBudget,
+  type RetryBudgetOptions,
+  requestFrame,
+  responseFrame,
+  toErrorBody,
+} from '@faultline/core';
+
+/** The part of the WHATWG `WebSocket` the client uses. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+/** A `WebSocket` constructor: the browser's, or `ws`'s in Node. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** Where the client is. */
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** A connection state change. */
+export interface StateChange {
+  previous: ConnectionState;
+  current: ConnectionState;
+  /** Why: the classified error that caused it, if any. */
+  reason: FaultlineError | undefined;
+  /** When `current` is `reconnecting`: milliseconds until the next attempt. */
+  nextRetryInMs: number | undefined;
+  /** Reconnect attempts made since the last stable connection. */
+  attempt: number;
+  /** When it happened (epoch ms). */
+  at: number;
+}
+
+/** Options of {@link createClient}. */
+export interface ClientOptions<Name extends string = BuiltinName> {
+  /** Server URL, or a function giving it (called on every connect). */
+  url: string | (() => string | Promise<string>);
+  /** The WebSocket constructor. @default globalThis.WebSocket */
+  WebSocket?: WebSocketConstructor;
+  protocols?: string | string[];
+  /**
+   * Token provider: called on connect (`refresh: false`) and once after UNAUTHORIZED
+   * (`refresh: true`). The token is sent as the `tokenParam` query parameter.
+   */
+  token?: (context: { refresh: boolean }) => string | Promise<string>;
+  /** @default 'access_token' */
+  tokenParam?: string;
+  /** Default request timeout, ms. @default 10000 */
+  timeoutMs?: number;
+  /** Reconnect backoff, or `false` never to reconnect. */
+  reconnect?: BackoffOptions | false;
+  /** The retry budget shared by reconnects and request retries. */
+  budget?: RetryBudget | RetryBudgetOptions;
+  /** Client-side liveness check: a `$ping` request when the line has been quiet. @default { intervalMs: 15000, timeoutMs: 5000 } */
+  heartbeat?: { intervalMs: number; timeoutMs: number } | false;
+  /** A connection that stays open this long counts as healthy again. @default 1000 */
+  stableAfterMs?: number;
+  /** `success` / `error` notifications. */
+  observer?: Observer;
+  /** Failures nobody waits for (an event listener that throws). */
+  errorRoute?: ErrorRoute;
+  logger?: Logger;
+  /** Only for typing: the application's registry, so errors narrow on its names. */
+  registry?: Registry<Name>;
+  /** Do not connect until `connect()` is called. @default false */
+  lazy?: boolean;
+}
+
+/** Options of {@link FaultlineClient.request}. */
+export interface RequestOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** Marks the request idempotent: re-sent after reconnect, run once by the server. */
+  idempotencyKey?: string;
+  /** Shorthand for a generated `idempotencyKey`. */
+  idempotent?: boolean;
+  /** Automatic retries of recoverable errors (PROTOCOL.md §8.3). @default 0 */
+  retries?: number;
+}
+
+/** A Faultline client. */
+export interface FaultlineClient<Name extends string = BuiltinName> {
+  readonly state: ConnectionState;
+  /** Resolves with the response or rejects with a typed {@link FaultlineError}. */
+  request<T = Json>(event: string, data?: Json, options?: RequestOptions): Promise<T>;
+  /** Volatile: sent only when open, never throws, never answered. */
+  emit(event: string, data?: Json): void;
+  /** Listens to a server event. Returns the unsubscribe function. */
+  on(event: string, listener: (data: unknown) => void): () => void;
+  /** Answers server-to-client requests for `event`. */
+  handle(event: string, handler: (data: unknown) => unknown): () => void;
+  /** Observes connection state changes. */
+  onStateChange(listener: (change: StateChange) => void): () => void;
+  /** Narrows an error to this client's code names. */
+  isError(value: unknown, ...names: Name[]): value is FaultlineError<Name>;
+  connect(): void;
+  /** Closes for good: pending requests reject with BAD_CONNECTION. */
+  close(): void;
+}
+
+const OPEN = 1;
+
+function randomKey(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
+interface Outgoing {
+  /** Encoded request frame. */
+  text: string;
+  idempotent: boolean;
+  sent: boolean;
+}
+
+/**
+ * Creates a client and (unless `lazy`) connects.
+ *
+ * @example
+ * const client = createClient({ url: 'ws://127.0.0.1:3000' });
+ * try { await client.request('join', { room: 'r1' }); }
+ * catch (err) { if (client.isError(err, 'NOT_FOUND')) showMissingRoom(); }
+ */
+export function createClient<Name extends string = BuiltinName>(options: ClientOptions<Name>): FaultlineClient<Name> {
+  const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (typeof WS !== 'function') {
+    throw new TypeError('Faultline client: no WebSocket available; pass { WebSocket } (for example from "ws")');
+  }
+  if (typeof options.url !== 'string' && typeof options.url !== 'function') {
+    throw new TypeError('Faultline client: url must be a string or a function');
+  }
+  const logger = options.logger ?? consoleLogger;
+  const notifier = new Notifier(options.observer, options.errorRoute ?? loggingErrorRoute(logger));
+  const planner = createRetryPlanner({
+    ...(options.reconnect ? { backoff: options.reconnect } : {}),
+    ...(options.budget ? { budget: options.budget } : {}),
+  });
+  const heartbeat = options.heartbeat === undefined ? { intervalMs: 15_000, timeoutMs: 5_000 } : options.heartbeat;
+  const stableAfterMs = options.stableAfterMs ?? 1000;
+  const tokenParam = options.tokenParam ?? 'access_token';
+
+  const tracker = new RequestTracker({
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    onLateReply: (id) =>
+      notifier.unhandled('Request#late', new FaultlineError('TIMEOUT', { message: `Late reply to request ${id} dropped` })),
+  });
+  const outgoing = new Map<string, Outgoing>();
+  const listeners = new Map<string, Set<(data: unknown) => void>>();
+  const serverHandlers = new Map<string, (data: unknown) => unknown>();
+  const stateListeners = new Set<(change: StateChange) => void>();
+
+  let state: ConnectionState = 'idle';
+  let socket: WebSocketLike | undefined;
+  let attempt = 0;
+  let refreshedInARow = false;
+  let refreshNext = false;
+  let connectionError: ErrorBody | undefined;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let stableTimer: ReturnType<typeof setTimeout> | undefined;
+  let beatTimer: ReturnType<typeof setInterval> | undefined;
+  let heard = false;
+
+  const setState = (current: ConnectionState, reason?: FaultlineError, nextRetryInMs?: number): void => {
+    if (current === state && nextRetryInMs === undefined) return;
+    const change: StateChange = { previous: state, current, reason, nextRetryInMs, attempt, at: Date.now() };
+    state = current;
+    for (const l of stateListeners) {
+      try {
+        l(change);
+      } catch (error) {
+        notifier.unhandled('State#listener', error);
+      }
+    }
+  };
+
+  const healthy = (): void => {
+    attempt = 0;
+    refreshedInARow = false;
+    if (stableTimer !== undefined) clearTimeout(stableTimer);
+    stableTimer = undefined;
+  };
+
+  const sendNow = (text: string): boolean => {
+    if (socket === undefined || socket.readyState !== OPEN) return false;
+    try {
+      socket.send(text);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  const flush = (): void => {
+    for (const out of outgoing.values()) {
+      if (!out.sent) out.sent = sendNow(out.text);
+    }
+  };
+
+  const stopTimers = (): void => {
+    if (stableTimer !== undefined) clearTimeout(stableTimer);
+    if (beatTimer !== undefined) clearInterval(beatTimer);
+    stableTimer = undefined;
+    beatTimer = undefined;
+  };
+
+  const badConnection = (message: string) => (id: string) => {
+    const err = new FaultlineError('BAD_CONNECTION', { message, executed: 'maybe' });
+    err.requestId = id;
+    return err;
+  };
+
+  /** Rejects what was sent and cannot be re-sent; keeps idempotent and unsent requests. */
+  const dropInFlight = (fatal: FaultlineError | undefined): void => {
+    for (const [id, out] of outgoing) {
+      if (fatal === undefined && (out.idempotent || !out.sent)) {
+        out.sent = false;
+        continue;
+      }
+      outgoing.delete(id);
+      const err = badConnection(fatal ? `Connection closed: ${fatal.name}` : 'Connection lost')(id);
+      tracker.fail(id, fatal && !out.sent ? fatal : err);
+    }
+  };
+
+  const onServerRequest = (event: string, id: string, data: unknown): void => {
+    const handler = serverHandlers.get(event);
+    const answer = (text: string) => sendNow(text);
+    if (handler === undefined) {
+      answer(
+        encodeFrame(
+          errorFrame(
+            toErrorBody(new FaultlineError('NOT_FOUND', { message: `No handler for ${event}`, executed: 'no' })),
+            id,
+          ),
+        ),
+      );
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(data))
+      .then(
+        (value) => answer(encodeFrame(responseFrame(id, value as Json | undefined))),
+        (error: unknown) => {
+          const err = FaultlineError.from(error);
+          if (err.code === 5000) notifier.unhandled(`Handle#${event}`, error);
+          answer(encodeFrame(errorFrame(toErrorBody(err), id)));
+        },
+      );
+  };
+
+  const onMessage = (raw: unknown): void => {
+    heard = true;
+    const result = decodeFrame(typeof raw === 'string' ? raw : String(raw));
+    if (!result.ok) {
+      notifier.error('Frame#decode', FaultlineError.fromBody(result.error));
+      return;
+    }
+    const frame = result.frame;
+    switch (frame.type) {
+      case 'response': {
+        const id = frame.meta.request_id;
+        outgoing.delete(id);
+        tracker.resolve(id, frame.data);
+        healthy();
+        return;
+      }
+      case 'error': {
+        const id = frame.meta.request_id;
+        if (id === undefined) {
+          // A connection-level error: the close that follows is classified by it.
+          connectionError = frame.data;
+          notifier.error('Connect#Error', FaultlineError.fromBody(frame.data));
+          return;
+        }
+        outgoing.delete(id);
+        tracker.reject(id, FaultlineError.fromBody(frame.data, { requestId: id }));
+        return;
+      }
+      case 'event': {
+        const set = listeners.get(frame.event);
+        if (set === undefined) return;
+        for (const l of set) {
+          try {
+            l(frame.data);
+          } catch (error) {
+            notifier.unhandled(`Event#${frame.event}`, error);
+          }
+        }
+        return;
+      }
+      case 'request':
+        onServerRequest(frame.event, frame.meta.request_id, frame.data);
+    }
+  };
+
+  const onClosed = (classification: Classification, body: ErrorBody | undefined): void => {
+    stopTimers();
+    socket = undefined;
+    const error = body
+      ? FaultlineError.fromBody(body)
+      : new FaultlineError('BAD_CONNECTION', { message: `Connection closed (${classification.name})`, executed: 'maybe' });
+    const reason = body ? error : closeError(classification);
+    notifier.error('Connect#Close', reason);
+    if (state === 'closed') return;
+
+    let recovery = classification.recovery;
+    if (recovery === 'reauthenticate' && (refreshedInARow || options.token === undefined)) recovery = 'none';
+    if (recovery === 'none' || options.reconnect === false) {
+      dropInFlight(reason);
+      failQueued(reason);
+      setState('closed', reason);
+      return;
+    }
+    dropInFlight(undefined);
+    if (recovery === 'reauthenticate') {
+      refreshedInARow = true;
+      refreshNext = true;
+    }
+    const delay = planner.next(attempt, classification.retryAfterMs);
+    if (delay === undefined) {
+      dropInFlight(reason);
+      failQueued(reason);
+      setState('closed', reason);
+      return;
+    }
+    attempt++;
+    setState('reconnecting', reason, delay);
+    notifier.error('Reconnect#Schedule', reason);
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      notifier.success('Reconnect#Attempt');
+      open();
+    }, delay);
+  };
+
+  const closeError = (c: Classification): FaultlineError => {
+    const known = c.name !== 'UNKNOWN';
+    return FaultlineError.fromBody({
+      code: c.code,
+      name: known ? c.name : 'BAD_CONNECTION',
+      message: known ? `Connection closed: ${c.name}` : `Connection closed with code ${c.code}`,
+      category: 'connection',
+      recoverable: c.recoverable,
+      recovery: c.recovery,
+      ...(c.retryAfterMs === undefined ? {} : { retry_after_ms: c.retryAfterMs }),
+      ...(known ? {} : { details: { close_code: c.code } }),
+    });
+  };
+
+  const failQueued = (reason: FaultlineError): void => {
+    for (const id of [...outgoing.keys()]) {
+      outgoing.delete(id);
+      tracker.fail(id, badConnection(`Connection closed: ${reason.name}`)(id));
+    }
+  };
+
+  const resolveUrl = async (): Promise<string> => {
+    const base = typeof options.url === 'function' ? await options.url() : options.url;
+    if (!options.token) return base;
+    const refresh = refreshNext;
+    refreshNext = false;
+    const started = Date.now();
+    const token = await options.token({ refresh });
+    if (refresh) notifier.success('Auth#Refresh', Date.now() - started);
+    const sep = base.includes('?') ? '&' : '?';
+    return `${base}${sep}${encodeURIComponent(tokenParam)}=${encodeURIComponent(token)}`;
+  };
+
+  const startHeartbeat = (): void => {
+    if (!heartbeat) return;
+    const watched = socket;
+    heard = true;
+    beatTimer = setInterval(() => {
+      if (!heard) {
+        const probe = tracker.track(PING_EVENT, { timeoutMs: heartbeat.timeoutMs });
+        probe.promise.then(undefined, (error: FaultlineError) => {
+          if (error.name === 'TIMEOUT' && socket === watched && state === 'open') dead();
+        });
+        sendNow(encodeFrame(requestFrame(PING_EVENT, undefined, { request_id: probe.id })));
+      }
+      heard = false;
+    }, heartbeat.intervalMs);
+    (beatTimer as { unref?: () => void }).unref?.();
+  };
+
+  /** The server stopped answering: give up on this socket without waiting for a close handshake. */
+  const dead = (): void => {
+    const s = socket;
+    if (s === undefined) return;
+    detach(s);
+    try {
+      (s as { terminate?: () => void }).terminate?.() ?? s.close(4000, 'heartbeat timeout');
+    } catch {
+      // Already closing.
+    }
+    onClosed(classifyClose(1006), undefined);
+  };
+
+  const detach = (s: WebSocketLike): void => {
+    s.onopen = null;
+    s.onmessage = null;
+    s.onclose = null;
+    s.onerror = null;
+  };
+
+  const open = (): void => {
+    if (state === 'closed') return;
+    setState(attempt === 0 && state !== 'reconnecting' ? 'connecting' : state === 'reconnecting' ? 'reconnecting' : 'connecting');
+    connectionError = undefined;
+    resolveUrl().then(
+      (url) => {
+        if (state === 'closed') return;
+        let s: WebSocketLike;
+        try {
+          s = new WS(url, options.protocols);
+        } catch (error) {
+          // A malformed URL will not heal by retrying.
+          const err = new FaultlineError('BAD_REQUEST', { message: 'Invalid WebSocket URL', cause: error });
+          failQueued(err);
+          dropInFlight(err);
+          setState('closed', err);
+          return;
+        }
+        socket = s;
+        s.onopen = () => {
+          setState('open');
+          notifier.success('Connect#Open');
+          stableTimer = setTimeout(healthy, stableAfterMs);
+          startHeartbeat();
+          flush();
+        };
+        s.onmessage = (ev) => onMessage(ev.data);
+        s.onerror = () => {
+          // A close event always follows; the classification happens there.
+        };
+        s.onclose = (ev) => {
+          detach(s);
+          const body = connectionError;
+          connectionError = undefined;
+          onClosed(body ? classifyError(body) : classifyClose(ev.code, ev.reason), body);
+        };
+      },
+      (error: unknown) => {
+        const err = FaultlineError.is(error)
+          ? error
+          : new FaultlineError('UNAUTHORIZED', { message: 'Token provider failed', cause: error, executed: 'no' });
+        notifier.error('Auth#Refresh', err);
+        failQueued(err);
+        dropInFlight(err);
+        setState('closed', err);
+      },
+    );
+  };
+
+  const once = <T>(event: string, data: Json | undefined, opts: RequestOptions, key: string | undefined): Promise<T> => {
+    const trackOptions = {
+      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    };
+    const tracked = tracker.track<T>(event, trackOptions);
+    const meta = key === undefined ? { request_id: tracked.id } : { request_id: tracked.id, idempotency_key: key };
+    let text: string;
+    try {
+      text = encodeFrame(requestFrame(event, data, meta));
+    } catch (error) {
+      tracker.fail(tracked.id, new FaultlineError('BAD_REQUEST', { message: 'Request data is not JSON', cause: error, executed: 'no' }));
+      return tracked.promise;
+    }
+    const out: Outgoing = { text, idempotent: key !== undefined, sent: false };
+    outgoing.set(tracked.id, out);
+    out.sent = sendNow(text);
+    const location = `Request#${event}` as const;
+    const started = Date.now();
+    return tracked.promise.then(
+      (value) => {
+        notifier.success(location, Date.now() - started);
+        return value;
+      },
+      (error: FaultlineError) => {
+        outgoing.delete(tracked.id);
+        notifier.error(location, error);
+        throw error;
+      },
+    );
+  };
+
+  const client: FaultlineClient<Name> = {
+    get state() {
+      return state;
+    },
+    async request<T = Json>(event: string, data?: Json, opts: RequestOptions = {}): Promise<T> {
+      if (typeof event !== 'string' || event.length === 0 || event.length > 128) {
+        throw new FaultlineError('BAD_REQUEST', { message: 'event must be a string of 1-128 characters', executed: 'no' });
+      }
+      if (state === 'closed') {
+        throw new FaultlineError('BAD_CONNECTION', { message: 'Client is closed', executed: 'no' });
+      }
+      const key = opts.idempotencyKey ?? (opts.idempotent ? randomKey() : undefined);
+      const retries = opts.retries ?? 0;
+      for (let tries = 0; ; tries++) {
+        try {
+          return await once<T>(event, data, opts, key);
+        } catch (error) {
+          const err = error as FaultlineError;
+          if (tries >= retries || !mayResend(err, key !== undefined) || client.state === 'closed') throw err;
+          const delay = planner.next(tries, err.retryAfterMs);
+          if (delay === undefined) throw err;
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    },
+    emit(event, data) {
+      try {
+        sendNow(encodeFrame(eventFrame(event, data)));
+      } catch (error) {
+        notifier.unhandled(`Emit#${event}`, error);
+      }
+    },
+    on(event, listener) {
+      let set = listeners.get(event);
+      if (!set) {
+        set = new Set();
+        listeners.set(event, set);
+      }
+      set.add(listener);
+      return () => set.delete(listener);
+    },
+    handle(event, handler) {
+      serverHandlers.set(event, handler);
+      return () => serverHandlers.delete(event);
+    },
+    onStateChange(listener) {
+      stateListeners.add(listener);
+      return () => stateListeners.delete(listener);
+    },
+    isError: (value, ...names): value is FaultlineError<Name> =>
+      FaultlineError.is(value) && (names.length === 0 || (names as string[]).includes(value.name)),
+    connect() {
+      if (state === 'open' || state === 'connecting') return;
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
+      retryTimer = undefined;
+      if (state === 'closed') state = 'idle';
+      attempt = 0;
+      open();
+    },
+    close() {
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
+      retryTimer = undefined;
+      stopTimers();
+      const s = socket;
+      socket = undefined;
+      const reason = new FaultlineError('BAD_CONNECTION', { message: 'Client closed', executed: 'maybe' });
+      setState('closed', reason);
+      tracker.failAll(badConnection('Client closed'));
+      outgoing.clear();
+      if (s) {
+        detach(s);
+        try {
+          s.close(1000, 'client closed');
+        } catch {
+          // Already closed.
+        }
+      }
+    },
+  };
+  if (!options.lazy) open();
+  return client;
+}
