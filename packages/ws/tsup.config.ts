@@ -6,6 +6,8 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
+  // Each entry self-contained: the client bundle must never reach into server code.
+  splitting: false,
   target: 'es2022',
   external: ['ws', '@faultline/core'],
 });

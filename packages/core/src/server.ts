@@ -113,8 +113,11 @@ export interface EngineConnection<Auth = unknown> extends Connection<Auth> {
   receive(input: unknown): void;
   /** Tells the engine the transport closed. */
   closed(): void;
-  /** Answers a frame the adapter refused before decoding (too large for the transport). */
-  reject(body: ErrorBody): void;
+  /**
+   * Answers a frame the adapter refused before decoding (too large for the transport, binary),
+   * with the frame's `request_id` when the adapter could read it.
+   */
+  reject(body: ErrorBody, requestId?: string): void;
 }
 
 /** The engine. */
@@ -355,6 +358,14 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
               sendError(outcome.error, requestId);
               notifier.error(location, FaultlineError.fromBody(outcome.error, { requestId }));
             }
+          })
+          .then(undefined, (thrown: unknown) => {
+            // Only a custom idempotency store can reject: the client still gets one outcome,
+            // and the process no unhandled rejection.
+            const err = FaultlineError.from(thrown, { registry });
+            logFailure(err, frame.event, requestId, conn);
+            sendError(toErrorBody(err), requestId);
+            notifier.error(location, err);
           });
       };
 
@@ -389,8 +400,8 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
           port.close(closeCodeFor(body, registry), closeReason(body));
           tracker.failAll(new FaultlineError('BAD_CONNECTION', { message: 'Connection closed', executed: 'maybe' }));
         },
-        reject(body) {
-          badFrame(body, undefined);
+        reject(body, requestId) {
+          badFrame(body, requestId);
         },
         closed() {
           if (!open && !connections.has(conn)) {

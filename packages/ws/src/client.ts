@@ -12,8 +12,11 @@ import {
   type Classification,
   classifyClose,
   classifyError,
+  closeCodeFor,
   consoleLogger,
   createRetryPlanner,
+  DEFAULT_DECODE_LIMITS,
+  type DecodeLimits,
   decodeFrame,
   type ErrorBody,
   type ErrorRoute,
@@ -36,6 +39,7 @@ import {
   responseFrame,
   toErrorBody,
 } from '@faultline/core';
+import { peekRequestId } from './peek.js';
 
 /** The part of the WHATWG `WebSocket` the client uses. */
 export interface WebSocketLike {
@@ -101,6 +105,11 @@ export interface ClientOptions<Name extends string = BuiltinName> {
   registry?: Registry<Name>;
   /** Do not connect until `connect()` is called. @default false */
   lazy?: boolean;
+  /**
+   * Largest frame accepted from the server, in UTF-8 bytes. A response beyond it rejects its
+   * request (PAYLOAD_TOO_LARGE) instead of leaving it to time out. @default 4194304 (4 MiB)
+   */
+  maxFrameBytes?: number;
 }
 
 /** Options of {@link FaultlineClient.request}. */
@@ -136,6 +145,15 @@ export interface FaultlineClient<Name extends string = BuiltinName> {
 }
 
 const OPEN = 1;
+
+const ignore = (): void => {};
+
+/** Whether a close is the one an error frame announced (its mapped code, or its name as reason). */
+function explains(body: ErrorBody, ev: { code: number; reason: string }): boolean {
+  if (ev.code === closeCodeFor(body)) return true;
+  const reason = typeof ev.reason === 'string' ? ev.reason : '';
+  return reason === body.name || reason.startsWith(`${body.name}:`);
+}
 
 function randomKey(): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
@@ -174,6 +192,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
   });
   const heartbeat = options.heartbeat === undefined ? { intervalMs: 15_000, timeoutMs: 5_000 } : options.heartbeat;
   const stableAfterMs = options.stableAfterMs ?? 1000;
+  const limits: DecodeLimits = { ...DEFAULT_DECODE_LIMITS, maxBytes: options.maxFrameBytes ?? 4 * 1024 * 1024 };
   const tokenParam = options.tokenParam ?? 'access_token';
 
   const tracker = new RequestTracker({
@@ -254,8 +273,12 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
         continue;
       }
       outgoing.delete(id);
-      const err = badConnection(fatal ? `Connection closed: ${fatal.name}` : 'Connection lost')(id);
-      tracker.fail(id, fatal && !out.sent ? fatal : err);
+      // Never sent: the fatal error itself, one instance per request (each carries its id).
+      const err =
+        fatal && !out.sent
+          ? FaultlineError.fromBody(toErrorBody(fatal), { requestId: id })
+          : badConnection(fatal ? `Connection closed: ${fatal.name}` : 'Connection lost')(id);
+      tracker.fail(id, err);
     }
   };
 
@@ -287,9 +310,17 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
 
   const onMessage = (raw: unknown): void => {
     heard = true;
-    const result = decodeFrame(typeof raw === 'string' ? raw : String(raw));
+    const text = typeof raw === 'string' ? raw : String(raw);
+    const result = decodeFrame(text, limits);
     if (!result.ok) {
-      notifier.error('Frame#decode', FaultlineError.fromBody(result.error));
+      const id = result.requestId ?? peekRequestId(text);
+      const err = FaultlineError.fromBody({ ...result.error, executed: 'maybe' }, id === undefined ? {} : { requestId: id });
+      notifier.error('Frame#decode', err);
+      // A reply the client cannot read still settles its request, now rather than at its timeout.
+      if (id !== undefined && outgoing.has(id)) {
+        outgoing.delete(id);
+        tracker.fail(id, err);
+      }
       return;
     }
     const frame = result.frame;
@@ -330,14 +361,12 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
     }
   };
 
-  const onClosed = (classification: Classification, body: ErrorBody | undefined): void => {
+  const onClosed = (classification: Classification, body: ErrorBody | undefined, opened: boolean): void => {
     stopTimers();
     socket = undefined;
-    const error = body
-      ? FaultlineError.fromBody(body)
-      : new FaultlineError('BAD_CONNECTION', { message: `Connection closed (${classification.name})`, executed: 'maybe' });
-    const reason = body ? error : closeError(classification);
-    notifier.error('Connect#Close', reason);
+    const reason = body ? FaultlineError.fromBody(body) : closeError(classification);
+    // A socket that never opened is a failed attempt: reported where the attempt was made.
+    notifier.error(opened ? 'Connect#Close' : attempt === 0 ? 'Connect#Open' : 'Reconnect#Attempt', reason);
     if (state === 'closed') return;
 
     let recovery = classification.recovery;
@@ -426,18 +455,22 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
     if (s === undefined) return;
     detach(s);
     try {
-      (s as { terminate?: () => void }).terminate?.() ?? s.close(4000, 'heartbeat timeout');
+      // `ws` in Node can drop the socket at once; a browser has only `close`.
+      const terminate = (s as { terminate?: () => void }).terminate;
+      if (typeof terminate === 'function') terminate.call(s);
+      else s.close(4000, 'heartbeat timeout');
     } catch {
       // Already closing.
     }
-    onClosed(classifyClose(1006), undefined);
+    onClosed(classifyClose(1006), undefined, true);
   };
 
   const detach = (s: WebSocketLike): void => {
     s.onopen = null;
     s.onmessage = null;
     s.onclose = null;
-    s.onerror = null;
+    // Not null: `ws` in Node throws an 'error' event nobody listens to (closing while connecting).
+    s.onerror = ignore;
   };
 
   const open = (): void => {
@@ -459,7 +492,9 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
           return;
         }
         socket = s;
+        let opened = false;
         s.onopen = () => {
+          opened = true;
           setState('open');
           notifier.success('Connect#Open');
           stableTimer = setTimeout(healthy, stableAfterMs);
@@ -472,9 +507,11 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
         };
         s.onclose = (ev) => {
           detach(s);
-          const body = connectionError;
+          // An error frame without a request id explains the close only when the close matches
+          // it; otherwise it was a notice (a refused frame) and the close code speaks for itself.
+          const body = connectionError !== undefined && explains(connectionError, ev) ? connectionError : undefined;
           connectionError = undefined;
-          onClosed(body ? classifyError(body) : classifyClose(ev.code, ev.reason), body);
+          onClosed(body ? classifyError(body) : classifyClose(ev.code, ev.reason), body, opened);
         };
       },
       (error: unknown) => {

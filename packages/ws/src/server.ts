@@ -17,6 +17,7 @@ import {
   toErrorBody,
 } from '@faultline/core';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
+import { peekRequestId } from './peek.js';
 
 export type { Connection, RequestContext, RequestHandler, EventHandler } from '@faultline/core';
 
@@ -90,7 +91,8 @@ export function createServer<Auth = unknown>(options: WsServerOptions<Auth> = {}
   const maxPending = options.maxPendingMessages ?? 32;
   if (!(heartbeatMs >= 0)) throw new RangeError('Faultline ws: heartbeatMs must be >= 0');
   if (!(maxFrameBytes > 0)) throw new RangeError('Faultline ws: maxFrameBytes must be > 0');
-  const sockets = new Map<WebSocket, { alive: boolean }>();
+  /** Every socket served, with its engine connection once `authenticate` has let it in. */
+  const sockets = new Map<WebSocket, { alive: boolean; conn: EngineConnection<Auth> | undefined }>();
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let closing = false;
 
@@ -128,7 +130,7 @@ export function createServer<Auth = unknown>(options: WsServerOptions<Auth> = {}
       refuse(socket, FaultlineError.fromBody(engine.shuttingDown()));
       return;
     }
-    const state = { alive: true };
+    const state: { alive: boolean; conn: EngineConnection<Auth> | undefined } = { alive: true, conn: undefined };
     sockets.set(socket, state);
     socket.on('pong', () => {
       state.alive = true;
@@ -145,17 +147,22 @@ export function createServer<Auth = unknown>(options: WsServerOptions<Auth> = {}
         return;
       }
       if (isBinary) {
-        conn.reject(bodyOf('BAD_REQUEST', { message: 'Binary frames are not supported', executed: 'no', details: { reason: 'binary' } }));
+        conn.reject(
+          bodyOf('BAD_REQUEST', { message: 'Binary frames are not supported', executed: 'no', details: { reason: 'binary' } }),
+          peekRequestId(text(data)),
+        );
         return;
       }
       const size = byteLength(data);
       if (size > maxFrameBytes) {
+        // Not parsed (that is the point of the cap), but the waiting request is still answered.
         conn.reject(
           bodyOf('PAYLOAD_TOO_LARGE', {
             message: `Frame is larger than ${maxFrameBytes} bytes`,
             executed: 'no',
             details: { reason: 'too_large', max_bytes: maxFrameBytes },
           }),
+          peekRequestId(text(data)),
         );
         return;
       }
@@ -171,7 +178,13 @@ export function createServer<Auth = unknown>(options: WsServerOptions<Auth> = {}
 
     const start = (auth: Auth): void => {
       if (socket.readyState !== socket.OPEN) return;
+      if (closing || engine.draining) {
+        // Authenticated while the server was shutting down: told like every other client.
+        refuse(socket, FaultlineError.fromBody(engine.shuttingDown()));
+        return;
+      }
       conn = engine.connect(portOf(socket), auth);
+      state.conn = conn;
       const at = options.expiresAt?.(auth);
       if (at !== undefined) {
         expiry = setTimeout(
@@ -217,7 +230,13 @@ export function createServer<Auth = unknown>(options: WsServerOptions<Auth> = {}
     },
     async close(opts = {}) {
       closing = true;
-      await engine.shutdown(opts);
+      const shutdown = engine.shutdown(opts);
+      // Sockets still in `authenticate` have no engine connection: tell them the same thing.
+      for (const [socket, state] of sockets) {
+        if (state.conn !== undefined) continue;
+        refuse(socket, FaultlineError.fromBody(engine.shuttingDown(opts.windowMs)));
+      }
+      await shutdown;
       const deadline = Date.now() + (opts.timeoutMs ?? 3000);
       while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       for (const socket of sockets.keys()) socket.terminate();
