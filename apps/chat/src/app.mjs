@@ -1,0 +1,124 @@
+// The chat server: one Fastify HTTP server on one port carrying every transport.
+//
+//   GET  /                 the page (web/index.html, web/style.css, bundled web/main.js)
+//   POST /api/token        a signed token; { ttl_ms } makes a short one
+//   POST /api/admin/restart  realtime servers shut down gracefully, then accept again
+//   /ws                    ws, through @faultline/ws/server
+//
+// Upgrades are routed by path, so each WebSocket library only sees its own.
+import { readFile } from 'node:fs/promises';
+import { FaultlineError } from '@faultline/core';
+import Fastify from 'fastify';
+import { bundleClient } from './bundle.mjs';
+import { createChat } from './chat.mjs';
+import { DEFAULT_TTL_MS, issueToken, tokenOf, verifyToken } from './tokens.mjs';
+import { wsTransport } from './transports/ws.mjs';
+
+/** Requests per connection: a burst of 10, refilled at 5 per second. */
+export const RATE_LIMIT = { points: 10, durationMs: 2000 };
+/** How long the realtime servers stay down on restart, and the window clients are spread over. */
+const RESTART = { downMs: 1500, windowMs: 1000, graceMs: 1000 };
+
+const web = new URL('../web/', import.meta.url);
+
+/** A Faultline logger (pino's shape) that writes one readable line per failure, stack included. */
+function consoleLog(quiet) {
+  const write = (level) => (obj, msg) => {
+    if (quiet) return;
+    const { err, ...rest } = obj;
+    console.error(`[${level}] ${msg ?? ''} ${JSON.stringify(rest)}`);
+    if (err?.stack) console.error(err.stack);
+    else if (err) console.error(err);
+  };
+  return { error: write('error'), warn: write('warn') };
+}
+
+let userSeq = 0;
+
+/**
+ * Starts the chat server.
+ * @param {{ port?: number, host?: string, quiet?: boolean }} [options]
+ */
+export async function startChatServer({ port = 3000, host = '127.0.0.1', quiet = false } = {}) {
+  const chat = createChat();
+  const logger = consoleLog(quiet);
+  const realtime = {
+    handlers: chat.handlers,
+    logger,
+    rateLimit: RATE_LIMIT,
+    authenticate: (request) => verifyToken(tokenOf(request)),
+    expiresAt: (auth) => auth.exp,
+  };
+
+  const transports = [wsTransport(realtime)];
+  const pageTransports = ['ws.js'];
+
+  const [html, css, js] = await Promise.all([
+    readFile(new URL('index.html', web), 'utf8'),
+    readFile(new URL('style.css', web), 'utf8'),
+    bundleClient(pageTransports),
+  ]);
+
+  const app = Fastify({ logger: false });
+  let restarting = false;
+
+  app.setErrorHandler((error, _request, reply) => {
+    const err = FaultlineError.is(error) ? error : FaultlineError.from(error);
+    if (err.code === 5000) logger.error({ err: error }, 'faultline: http handler failed');
+    reply.code(err.name === 'UNAUTHORIZED' ? 401 : err.code === 5000 ? 500 : 400).send({ type: 'error', data: err });
+  });
+
+  const page = (type, body) => (_request, reply) => reply.type(type).header('cache-control', 'no-store').send(body);
+  app.get('/', page('text/html; charset=utf-8', html));
+  app.get('/style.css', page('text/css; charset=utf-8', css));
+  app.get('/app.js', page('text/javascript; charset=utf-8', js));
+
+  app.post('/api/token', async (request) => {
+    const ttl = Number(request.body?.ttl_ms);
+    const ttlMs = Number.isFinite(ttl) ? Math.min(Math.max(ttl, 500), DEFAULT_TTL_MS) : DEFAULT_TTL_MS;
+    return issueToken({ user: `guest-${(++userSeq).toString().padStart(3, '0')}`, ttlMs });
+  });
+
+  app.post('/api/admin/restart', async (_request, reply) => {
+    if (restarting) throw new FaultlineError('INVALID_ACTION', { message: 'Already restarting', executed: 'no' });
+    restarting = true;
+    // Answer first: the page learns the rest from its connection.
+    setTimeout(async () => {
+      await Promise.all(transports.map((t) => t.stop({ windowMs: RESTART.windowMs, graceMs: RESTART.graceMs })));
+      setTimeout(() => {
+        for (const t of transports) t.start();
+        restarting = false;
+      }, RESTART.downMs);
+    }, 50);
+    reply.code(202);
+    return { restarting: true, down_ms: RESTART.downMs };
+  });
+
+  await app.ready();
+
+  // One upgrade listener routes by path; anything else goes to the listeners that were there.
+  const server = app.server;
+  const others = server.listeners('upgrade');
+  server.removeAllListeners('upgrade');
+  server.on('upgrade', (request, socket, head) => {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+    const transport = transports.find((t) => t.path !== undefined && t.path === path);
+    if (transport) return transport.upgrade(request, socket, head);
+    if (others.length === 0) return socket.destroy();
+    for (const listener of others) listener.call(server, request, socket, head);
+  });
+
+  await app.listen({ port, host });
+  const address = server.address();
+  const url = `http://${host}:${address.port}/`;
+
+  return {
+    url,
+    port: address.port,
+    app,
+    async close() {
+      await Promise.all(transports.map((t) => t.close()));
+      await app.close();
+    },
+  };
+}
