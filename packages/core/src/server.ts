@@ -282,7 +282,9 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
           const timer = setTimeout(resolve, grace);
           idle = () => {
             clearTimeout(timer);
-            resolve();
+            // The last handler has returned, but its outcome is still on its way to the port
+            // (promise callbacks): let those run before the connections close.
+            setTimeout(resolve, 0);
           };
         });
         idle = undefined;
