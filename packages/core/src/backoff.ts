@@ -32,9 +32,12 @@ export interface Backoff {
 /** Smallest floor any policy accepts: below it, retries are a loop, not a backoff. */
 export const MIN_RETRY_FLOOR_MS = 10;
 
-function positive(name: string, value: number, min: number): number {
-  if (typeof value !== 'number' || Number.isNaN(value) || value < min) {
-    throw new RangeError(`Faultline backoff: ${name} must be a number >= ${min}, got ${String(value)}`);
+/** Longest delay a timer can hold: `setTimeout` fires at once (1 ms) above 2^31 - 1. */
+const MAX_DELAY_MS = 2_147_483_647;
+
+function positive(name: string, value: number, min: number, infinite = false): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < min || (!infinite && !Number.isFinite(value))) {
+    throw new RangeError(`Faultline backoff: ${name} must be a finite number >= ${min}, got ${String(value)}`);
   }
   return value;
 }
@@ -45,16 +48,18 @@ export function createBackoff(options: BackoffOptions = {}): Backoff {
   const baseMs = positive('baseMs', options.baseMs ?? 500, minMs);
   const maxMs = positive('maxMs', options.maxMs ?? 30_000, baseMs);
   const factor = positive('factor', options.factor ?? 2, 1);
-  const maxAttempts = positive('maxAttempts', options.maxAttempts ?? Number.POSITIVE_INFINITY, 0);
+  const maxAttempts = positive('maxAttempts', options.maxAttempts ?? Number.POSITIVE_INFINITY, 0, true);
   const random = options.random ?? Math.random;
   return {
     options: { minMs, baseMs, maxMs, factor, maxAttempts },
     allows: (attempt) => attempt < maxAttempts,
     delay(attempt, retryAfterMs) {
-      const ceiling = Math.min(maxMs, baseMs * factor ** Math.max(0, attempt));
-      const jittered = minMs + random() * (ceiling - minMs);
+      const ceiling = Math.min(maxMs, baseMs * factor ** (attempt > 0 ? attempt : 0));
+      const r = random();
+      const jittered = minMs + (r >= 0 && r < 1 ? r : 0) * (ceiling - minMs);
       const floor = retryAfterMs !== undefined && retryAfterMs > 0 ? retryAfterMs : 0;
-      return Math.round(Math.max(jittered, floor));
+      // Capped so a huge retry_after_ms from the wire cannot overflow the timer into a 1 ms loop.
+      return Math.min(MAX_DELAY_MS, Math.round(Math.max(jittered, floor)));
     },
   };
 }
@@ -89,14 +94,15 @@ export function createRetryBudget(options: RetryBudgetOptions = {}): RetryBudget
   let last = clock();
   const refill = (): void => {
     const t = clock();
-    tokens = Math.min(capacity, tokens + ((t - last) / 1000) * rate);
+    // A clock that steps back (wall-clock adjustment) refills nothing rather than draining.
+    if (t > last) tokens = Math.min(capacity, tokens + ((t - last) / 1000) * rate);
     last = t;
   };
   return {
     take() {
       refill();
       tokens -= 1;
-      return tokens >= 0 ? 0 : Math.ceil((-tokens / rate) * 1000);
+      return tokens >= 0 ? 0 : Math.min(MAX_DELAY_MS, Math.ceil((-tokens / rate) * 1000));
     },
     available() {
       refill();

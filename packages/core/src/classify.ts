@@ -57,15 +57,36 @@ export function classifyError(error: ErrorBody | FaultlineError): Classification
  * bytes. A client that loses the error frame still learns the name and pacing from it.
  */
 export function closeReason(body: Pick<ErrorBody, 'name' | 'retry_after_ms'>): string {
-  const reason = body.retry_after_ms === undefined ? body.name : `${body.name}:${body.retry_after_ms}`;
-  // Names are ASCII (registry pattern), so characters are bytes.
-  return reason.slice(0, MAX_CLOSE_REASON_BYTES);
+  const ra = body.retry_after_ms;
+  // An integer of at most 9 digits, the form `classifyClose` parses back.
+  const reason =
+    ra === undefined || !(ra >= 0) ? body.name : `${body.name}:${Math.min(999_999_999, Math.ceil(ra))}`;
+  return cutUtf8(reason, MAX_CLOSE_REASON_BYTES);
 }
 
-/** The close code with which an error ends a connection (PROTOCOL.md §6). */
+/** Cuts a string to at most `max` UTF-8 bytes without splitting a character. */
+function cutUtf8(s: string, max: number): string {
+  // Registry names are ASCII; a rehydrated remote name need not be.
+  if (s.length <= max && /^[\x00-\x7f]*$/.test(s)) return s;
+  let bytes = 0;
+  let i = 0;
+  while (i < s.length) {
+    const c = s.codePointAt(i) as number;
+    const n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    if (bytes + n > max) break;
+    bytes += n;
+    i += c >= 0x10000 ? 2 : 1;
+  }
+  return s.slice(0, i);
+}
+
+/** Close codes an endpoint must never send (RFC 6455 §7.4.1): `ws` throws on them. */
+const UNSENDABLE_CLOSE: ReadonlySet<number> = new Set([1004, 1005, 1006, 1015]);
+
+/** The close code with which an error ends a connection (PROTOCOL.md §6). Always sendable. */
 export function closeCodeFor(body: Pick<ErrorBody, 'code' | 'recovery'>, registry: RegistryLike = codes): number {
   const entry = registry.byCode(body.code);
-  if (entry && entry.close !== null) return entry.close;
+  if (entry && entry.close !== null && !UNSENDABLE_CLOSE.has(entry.close)) return entry.close;
   if (body.code >= 4000 && body.code <= 4999) return body.code;
   return body.recovery === 'none' ? 1008 : 1011;
 }

@@ -126,16 +126,18 @@ function checkFrame(v: Obj, limits: DecodeLimits): Reject | undefined {
       if (!isId(meta.request_id)) return invalid('meta.request_id', `a string of 1-${MAX_ID} characters`);
       return undefined;
     case 'error':
-      if (meta !== undefined) {
-        if (!isObj(meta)) return invalid('meta', 'an object');
-        if (meta.request_id !== undefined && !isId(meta.request_id)) {
-          return invalid('meta.request_id', `a string of 1-${MAX_ID} characters`);
-        }
+      // `meta` is required: receivers read `frame.meta.request_id` to route the error.
+      if (!isObj(meta)) return invalid('meta', 'an object');
+      if (meta.request_id !== undefined && !isId(meta.request_id)) {
+        return invalid('meta.request_id', `a string of 1-${MAX_ID} characters`);
+      }
+      if (meta.timestamp !== undefined && typeof meta.timestamp !== 'string') {
+        return invalid('meta.timestamp', 'a string');
       }
       return checkBody(v.data, 'data', 0, limits);
     case 'event':
       if (typeof v.event !== 'string' || v.event.length === 0 || v.event.length > MAX_EVENT) {
-        return invalid('event', `a string of 1-${MAX_ID} characters`);
+        return invalid('event', `a string of 1-${MAX_EVENT} characters`);
       }
       return undefined;
     default:
@@ -177,9 +179,16 @@ export function decodeFrame(input: unknown, limits: DecodeLimits = DEFAULT_DECOD
     }
   }
   if (!isObj(value)) return fail(invalid('frame', 'a JSON object'), undefined);
-  const meta = value.meta;
-  const requestId = isObj(meta) && isId(meta.request_id) ? meta.request_id : undefined;
-  const shape = checkFrame(value, limits) ?? walk(value, 0, limits.maxDepth);
+  let requestId: string | undefined;
+  let shape: Reject | undefined;
+  try {
+    const meta = value.meta;
+    requestId = isObj(meta) && isId(meta.request_id) ? meta.request_id : undefined;
+    shape = checkFrame(value, limits) ?? walk(value, 0, limits.maxDepth);
+  } catch {
+    // Only an already-parsed value can throw here (a getter or a proxy): it is not JSON.
+    shape = invalid('frame', 'plain JSON data');
+  }
   if (shape) return fail(shape, requestId);
   return { ok: true, frame: value as unknown as Frame };
 }

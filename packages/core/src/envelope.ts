@@ -58,7 +58,8 @@ export interface ErrorFrame {
   type: 'error';
   v?: 1;
   data: ErrorBody;
-  meta: { request_id?: string; timestamp: string };
+  /** `timestamp` is always written by `errorFrame()`; the decoder accepts frames without one. */
+  meta: { request_id?: string; timestamp?: string };
 }
 
 /** Volatile: never answered, never fails. */

@@ -92,12 +92,16 @@ export class FaultlineError<Name extends string = string> extends Error {
 
   /** True for any Faultline error, including one from another copy of this package. */
   static is<N extends string = string>(value: unknown, name?: N): value is FaultlineError<N> {
-    return (
-      typeof value === 'object' &&
-      value !== null &&
-      (value as Record<symbol, unknown>)[BRAND] === true &&
-      (name === undefined || (value as { name?: unknown }).name === name)
-    );
+    if (typeof value !== 'object' || value === null) return false;
+    try {
+      return (
+        (value as Record<symbol, unknown>)[BRAND] === true &&
+        (name === undefined || (value as { name?: unknown }).name === name)
+      );
+    } catch {
+      // A proxy or getter that throws is not one of ours; `from` and `toErrorBody` never throw.
+      return false;
+    }
   }
 
   /**

@@ -63,18 +63,33 @@ export const silentLogger: Logger = { error: () => {}, warn: () => {} };
 export function loggingErrorRoute(logger: Logger): ErrorRoute {
   return (failure) => {
     const cause = failure.cause;
-    const err = cause instanceof Error ? cause : undefined;
     logger.error(
       {
         location: failure.location,
         attempts: failure.attempts,
         time: failure.time.toISOString(),
-        err: err ? { name: err.name, message: err.message, stack: err.stack } : cause,
+        err: describe(cause, 0),
         ...(FaultlineError.is(cause) && cause.requestId ? { request_id: cause.requestId } : {}),
       },
       `faultline: unhandled failure at ${failure.location}`,
     );
   };
+}
+
+/**
+ * The log form of an error and its causes: an INTERNAL made by `FaultlineError.from` keeps the
+ * original throw (message and stack) in `cause`, which is exactly what the server log needs.
+ */
+function describe(value: unknown, depth: number): unknown {
+  if (!(value instanceof Error) && !FaultlineError.is(value)) return value;
+  const err = value as Error;
+  const out: { name: unknown; message: unknown; stack: unknown; cause?: unknown } = {
+    name: err.name,
+    message: err.message,
+    stack: err.stack,
+  };
+  if (err.cause !== undefined) out.cause = depth < 4 ? describe(err.cause, depth + 1) : '[Truncated]';
+  return out;
 }
 
 /** Calls an observer and a route safely: a faulty listener never breaks the protocol. */

@@ -227,6 +227,10 @@ function checkSpec(name: string, spec: CustomCodeSpec, builtin: boolean): void {
   if (close !== undefined && close !== null) {
     const valid = Number.isInteger(close) && ((close >= 1000 && close <= 1015) || (close >= 3000 && close <= 4999));
     if (!valid) throw new RegistryDefinitionError(`${where}: close must be a WebSocket close code or null`);
+    // 1004, 1005, 1006 and 1015 describe a closed connection but may never be sent (RFC 6455 §7.4.1).
+    if (!builtin && (close === 1004 || close === 1005 || close === 1006 || close === 1015)) {
+      throw new RegistryDefinitionError(`${where}: close code ${close} may not be sent; use another or null`);
+    }
   }
 }
 

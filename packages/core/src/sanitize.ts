@@ -17,9 +17,36 @@ export interface DetailLimits {
   maxString: number;
   /** Greatest number of values overall. @default 512 */
   maxNodes: number;
+  /**
+   * Upper bound on the UTF-8 size of the JSON output, keys included; what does not fit is left
+   * out. Keeps an error frame under the decoder's frame cap even with a chain of causes.
+   * @default 8192
+   */
+  maxBytes?: number;
 }
 
-export const DEFAULT_DETAIL_LIMITS: DetailLimits = { maxDepth: 6, maxKeys: 64, maxString: 1024, maxNodes: 512 };
+export const DEFAULT_DETAIL_LIMITS: DetailLimits = {
+  maxDepth: 6,
+  maxKeys: 64,
+  maxString: 1024,
+  maxNodes: 512,
+  maxBytes: 8192,
+};
+
+// Printable ASCII: one byte per character in JSON (quote and backslash are escaped to two).
+const PLAIN = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** An upper bound on the bytes `JSON.stringify` writes for a string, quotes included. */
+function jsonBytes(s: string): number {
+  if (PLAIN.test(s)) return s.length + 2;
+  let n = 2;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // Control characters and lone surrogates are escaped as `\uXXXX`.
+    n += c < 0x20 || (c >= 0xd800 && c <= 0xdfff) ? 6 : c < 0x80 ? 2 : c < 0x800 ? 2 : 3;
+  }
+  return n;
+}
 
 /**
  * Copies `value` into plain JSON within `limits`. Returns `undefined` for values that have no JSON
@@ -27,36 +54,48 @@ export const DEFAULT_DETAIL_LIMITS: DetailLimits = { maxDepth: 6, maxKeys: 64, m
  */
 export function toBoundedJson(value: unknown, limits: DetailLimits = DEFAULT_DETAIL_LIMITS): Json | undefined {
   let nodes = 0;
+  // Size budget: every value is charged an upper bound of its JSON size (plus one separator).
+  let budget = limits.maxBytes ?? DEFAULT_DETAIL_LIMITS.maxBytes ?? 8192;
+  const str = (s: string): string | undefined => {
+    const cut = s.length > limits.maxString ? `${s.slice(0, limits.maxString)}…` : s;
+    budget -= jsonBytes(cut) + 1;
+    return budget >= 0 ? cut : undefined;
+  };
   const seen = new Set<object>();
   const visit = (v: unknown, depth: number): Json | undefined => {
-    if (++nodes > limits.maxNodes) return undefined;
+    if (++nodes > limits.maxNodes || budget <= 0) return undefined;
     switch (typeof v) {
       case 'string':
-        return v.length > limits.maxString ? `${v.slice(0, limits.maxString)}…` : v;
+        return str(v);
       case 'number':
+        budget -= 25;
         return Number.isFinite(v) ? v : null;
       case 'boolean':
+        budget -= 6;
         return v;
       case 'bigint':
-        return v.toString();
+        return str(v.toString());
       case 'object': {
+        budget -= 5;
         if (v === null) return null;
         if (seen.has(v)) return '[Circular]';
         if (depth >= limits.maxDepth) return '[Truncated]';
-        if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
+        if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : str(v.toISOString());
         seen.add(v);
         try {
           if (Array.isArray(v)) {
             const out: Json[] = [];
             const n = Math.min(v.length, limits.maxKeys);
-            for (let i = 0; i < n; i++) out.push(visit(v[i], depth + 1) ?? null);
+            for (let i = 0; i < n && budget > 0; i++) out.push(visit(v[i], depth + 1) ?? null);
             return out;
           }
           const out: { [key: string]: Json } = {};
           let count = 0;
           for (const key of Object.keys(v)) {
-            if (FORBIDDEN_KEYS.has(key)) continue;
-            if (++count > limits.maxKeys) break;
+            if (FORBIDDEN_KEYS.has(key) || key.length > limits.maxString) continue;
+            if (++count > limits.maxKeys || budget <= 0) break;
+            budget -= jsonBytes(key) + 1;
+            if (budget <= 0) break;
             const item = visit((v as Record<string, unknown>)[key], depth + 1);
             if (item !== undefined) out[key] = item;
           }

@@ -116,12 +116,13 @@ export class RequestTracker {
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) {
+        // Settled already: no deadline to arm.
         this.settle(entry, abortError(signal, event, id));
-      } else {
-        entry.signal = signal;
-        entry.abort = () => this.fail(id, abortError(signal, event, id));
-        signal.addEventListener('abort', entry.abort, { once: true });
+        return { id, promise };
       }
+      entry.signal = signal;
+      entry.abort = () => this.fail(id, abortError(signal, event, id));
+      signal.addEventListener('abort', entry.abort, { once: true });
     }
     if (deadline < this.timerAt) this.arm(deadline);
     return { id, promise };
@@ -174,7 +175,15 @@ export class RequestTracker {
     this.disarm();
     for (const entry of entries) {
       this.detach(entry);
-      entry.reject(typeof error === 'function' ? error(entry.id, entry.event) : error);
+      let err: FaultlineError;
+      try {
+        err = typeof error === 'function' ? error(entry.id, entry.event) : error;
+      } catch {
+        // A faulty factory must not leave the remaining requests waiting forever.
+        err = new FaultlineError('BAD_CONNECTION', { executed: 'maybe' });
+        err.requestId = entry.id;
+      }
+      entry.reject(err);
     }
     return entries.length;
   }
@@ -194,7 +203,12 @@ export class RequestTracker {
     this.byId.delete(entry.id);
     entry.bucket.delete(entry.id);
     this.detach(entry);
-    if (this.byId.size === 0) this.disarm();
+    if (this.byId.size === 0) {
+      // Also drops emptied buckets, which would pile up (one per distinct timeout) when the
+      // timer never gets to sweep them.
+      this.buckets.clear();
+      this.disarm();
+    }
   }
 
   private detach(entry: Pending): void {
