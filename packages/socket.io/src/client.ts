@@ -263,9 +263,11 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
   // ---------------------------------------------------------------- requests
 
   /** Frees Socket.IO's slots for a request that will not be answered through them. */
-  const forget = (entry: Entry): void => {
+  const forget = (entry: Entry, keepAck = false): void => {
     entry.sent = false;
-    delete raw.acks[entry.ackId];
+    // A timed-out request keeps its ack callback so a late reply is reported (PROTOCOL.md §7),
+    // until it comes or the connection ends.
+    if (!keepAck) delete raw.acks[entry.ackId];
     // Socket.IO keeps packets it could not write (ping expired) and would send them again.
     const buffer = raw.sendBuffer;
     if (buffer.length > 0) raw.sendBuffer = buffer.filter((packet) => packet.id !== entry.ackId);
@@ -275,7 +277,7 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     const entry = entries.get(id);
     if (entry === undefined) return;
     entries.delete(id);
-    if (entry.sent) forget(entry);
+    if (entry.sent) forget(entry, error.name === 'TIMEOUT');
     if (observer?.error !== undefined) notifier.error(`Request#${entry.event}`, error);
   };
 
