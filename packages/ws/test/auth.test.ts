@@ -29,12 +29,18 @@ describe('authentication', () => {
     const { url } = await startServer<User>({ authenticate, handlers: handlers as never });
     const raw = await rawClient(url);
     const first = await raw.next();
-    expect(first).toMatchObject({ type: 'error', data: { code: 4003, name: 'UNAUTHORIZED', message: 'Token missing', recovery: 'reauthenticate' } });
+    expect(first).toMatchObject({
+      type: 'error',
+      data: { code: 4003, name: 'UNAUTHORIZED', message: 'Token missing', recovery: 'reauthenticate' },
+    });
     expect(first.meta?.request_id).toBeUndefined();
     expect(await raw.closed).toEqual({ code: 4003, reason: 'UNAUTHORIZED' });
 
     const banned = await rawClient(`${url}/?access_token=banned`);
-    expect(await banned.next()).toMatchObject({ type: 'error', data: { code: 4004, name: 'FORBIDDEN', message: 'Account suspended', recovery: 'none' } });
+    expect(await banned.next()).toMatchObject({
+      type: 'error',
+      data: { code: 4004, name: 'FORBIDDEN', message: 'Account suspended', recovery: 'none' },
+    });
     expect(await banned.closed).toEqual({ code: 4004, reason: 'FORBIDDEN' });
 
     // A crashing authenticate is INTERNAL (1011), its message kept off the wire.
@@ -48,7 +54,9 @@ describe('authentication', () => {
     expect(f.data).toMatchObject({ name: 'INTERNAL', message: 'Internal server error' });
     expect((await c.closed).code).toBe(1011);
     expect(c.texts.join()).not.toContain('secret-host');
-    expect(crashing.route.failures.find((x) => x.location === 'Connect#Authenticate')?.cause).toMatchObject({ message: 'ldap://secret-host unreachable' });
+    expect(crashing.route.failures.find((x) => x.location === 'Connect#Authenticate')?.cause).toMatchObject({
+      message: 'ldap://secret-host unreachable',
+    });
   });
 
   it('client refreshes its token once on 4003, then reconnects', async () => {
@@ -62,7 +70,9 @@ describe('authentication', () => {
       },
       reconnect: { minMs: 10, baseMs: 20, maxMs: 50 },
     });
-    await expect(t.client.request('whoami', null, { timeoutMs: 4000, retries: 0, idempotent: true })).resolves.toBe('ada');
+    await expect(t.client.request('whoami', null, { timeoutMs: 4000, retries: 0, idempotent: true })).resolves.toBe(
+      'ada',
+    );
     expect(calls).toEqual([false, true]);
     const reconnecting = t.states.find((s) => s.current === 'reconnecting');
     expect(reconnecting?.reason?.name).toBe('UNAUTHORIZED');

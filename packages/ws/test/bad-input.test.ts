@@ -21,7 +21,10 @@ describe('bad input', () => {
 
     raw.send('{"type":"request", "event": "echo", ');
     let f = await raw.next();
-    expect(f).toMatchObject({ type: 'error', data: { code: 4000, name: 'BAD_REQUEST', executed: 'no', details: { reason: 'malformed_json' } } });
+    expect(f).toMatchObject({
+      type: 'error',
+      data: { code: 4000, name: 'BAD_REQUEST', executed: 'no', details: { reason: 'malformed_json' } },
+    });
     expect(f.meta?.request_id).toBeUndefined();
 
     raw.send({ type: 'teleport', meta: { request_id: 'u-1' } });
@@ -34,7 +37,11 @@ describe('bad input', () => {
       [{ type: 'request', event: '', meta: { request_id: 'w-2' } }, 'event', 'w-2'],
       [{ type: 'request', event: 'echo', meta: { request_id: 7 } }, 'meta.request_id', undefined],
       [{ type: 'request', event: 'echo', meta: 'nope' }, 'meta', undefined],
-      [{ type: 'request', event: 'echo', meta: { request_id: 'w-5', idempotency_key: 5 } }, 'meta.idempotency_key', 'w-5'],
+      [
+        { type: 'request', event: 'echo', meta: { request_id: 'w-5', idempotency_key: 5 } },
+        'meta.idempotency_key',
+        'w-5',
+      ],
       [{ type: 'request', event: 'echo', meta: { request_id: 'w-6', timeout_ms: -1 } }, 'meta.timeout_ms', 'w-6'],
       [{ type: 7 }, 'type', undefined],
       [[1, 2, 3], 'frame', undefined],
@@ -57,7 +64,10 @@ describe('bad input', () => {
     const raw = await rawClient(url);
     raw.send(req('does-not-exist', {}, 'n-1'));
     const f = await raw.next((x) => x.meta?.request_id === 'n-1');
-    expect(f).toMatchObject({ type: 'error', data: { code: 4001, name: 'NOT_FOUND', executed: 'no', details: { event: 'does-not-exist' } } });
+    expect(f).toMatchObject({
+      type: 'error',
+      data: { code: 4001, name: 'NOT_FOUND', executed: 'no', details: { event: 'does-not-exist' } },
+    });
     await stillServes(raw, 'alive-2');
   });
 
@@ -74,7 +84,9 @@ describe('bad input', () => {
     });
     const raw = await rawClient(url);
     raw.send('{"type":"request","event":"merge","data":{"__proto__":{"polluted":true}},"meta":{"request_id":"h-1"}}');
-    raw.send('{"type":"request","event":"merge","data":{"a":{"b":{"constructor":{"prototype":{"polluted":true}}}}},"meta":{"request_id":"h-2"}}');
+    raw.send(
+      '{"type":"request","event":"merge","data":{"a":{"b":{"constructor":{"prototype":{"polluted":true}}}}},"meta":{"request_id":"h-2"}}',
+    );
     raw.send('{"__proto__":{"polluted":true},"type":"request","event":"merge","meta":{"request_id":"h-3"}}');
     for (const id of ['h-1', 'h-2', 'h-3']) {
       const f = await raw.next((x) => x.meta?.request_id === id);
@@ -102,7 +114,15 @@ describe('bad input', () => {
     const raw = await rawClient(url);
     raw.send(req('echo', 'x'.repeat(4000), 'big-1'));
     const f = await raw.next((x) => x.meta?.request_id === 'big-1');
-    expect(f).toMatchObject({ type: 'error', data: { code: 4006, name: 'PAYLOAD_TOO_LARGE', executed: 'no', details: { reason: 'too_large', max_bytes: 1024 } } });
+    expect(f).toMatchObject({
+      type: 'error',
+      data: {
+        code: 4006,
+        name: 'PAYLOAD_TOO_LARGE',
+        executed: 'no',
+        details: { reason: 'too_large', max_bytes: 1024 },
+      },
+    });
     await stillServes(raw, 'alive-5');
 
     // The Faultline client gets its request rejected at once, not at its timeout.
@@ -146,7 +166,10 @@ describe('bad input', () => {
   });
 
   it('never crashes, whatever a client sends', async () => {
-    const { url } = await startServer({ handlers, maxBadFrames: 1_000_000, rateLimit: false }, { maxPayload: 128 * 1024 });
+    const { url } = await startServer(
+      { handlers, maxBadFrames: 1_000_000, rateLimit: false },
+      { maxPayload: 128 * 1024 },
+    );
     const raw = await rawClient(url);
     const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
     const nasty: string[] = [
@@ -187,10 +210,15 @@ describe('bad input', () => {
     for (const n of nasty) raw.send(n);
     await stillServes(raw, 'alive-6');
     for (const id of ['constructor', '__proto__', 'toString']) {
-      const f = raw.frames.find((x) => x.meta?.request_id === (id === 'constructor' ? 'ctor' : id === '__proto__' ? 'proto' : 'tostring'));
+      const f = raw.frames.find(
+        (x) => x.meta?.request_id === (id === 'constructor' ? 'ctor' : id === '__proto__' ? 'proto' : 'tostring'),
+      );
       expect(f?.data?.name).toBe('NOT_FOUND');
     }
-    expect(raw.frames.find((x) => x.meta?.request_id === 'deep')?.data).toMatchObject({ name: 'BAD_REQUEST', details: { reason: 'too_deep' } });
+    expect(raw.frames.find((x) => x.meta?.request_id === 'deep')?.data).toMatchObject({
+      name: 'BAD_REQUEST',
+      details: { reason: 'too_deep' },
+    });
     expect(raw.frames.find((x) => x.meta?.request_id === 'ping')?.type).toBe('response');
   });
 });

@@ -11,7 +11,10 @@ describe('handlers', () => {
           return { sum: a + b };
         },
         join: async (data) => {
-          throw new FaultlineError('NOT_FOUND', { message: 'Room not found', details: { room: (data as { room: string }).room } });
+          throw new FaultlineError('NOT_FOUND', {
+            message: 'Room not found',
+            details: { room: (data as { room: string }).room },
+          });
         },
       },
     });
@@ -22,7 +25,13 @@ describe('handlers', () => {
     const err = (r as { error: FaultlineError }).error;
     expect(FaultlineError.is(err)).toBe(true);
     expect(client.isError(err, 'NOT_FOUND')).toBe(true);
-    expect(err).toMatchObject({ code: 4001, name: 'NOT_FOUND', message: 'Room not found', details: { room: 'r1' }, recoverable: false });
+    expect(err).toMatchObject({
+      code: 4001,
+      name: 'NOT_FOUND',
+      message: 'Room not found',
+      details: { room: 'r1' },
+      recoverable: false,
+    });
     expect(err.executed).toBe('yes');
     expect(err.requestId).toBeTypeOf('string');
 
@@ -32,7 +41,15 @@ describe('handlers', () => {
     const frame = await raw.next((f) => f.meta?.request_id === 'abc-123');
     expect(frame).toMatchObject({
       type: 'error',
-      data: { code: 4001, name: 'NOT_FOUND', message: 'Room not found', category: 'application', recoverable: false, recovery: 'none', details: { room: 'r2' } },
+      data: {
+        code: 4001,
+        name: 'NOT_FOUND',
+        message: 'Room not found',
+        category: 'application',
+        recoverable: false,
+        recovery: 'none',
+        details: { room: 'r2' },
+      },
       meta: { request_id: 'abc-123' },
     });
     expect(frame.meta?.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
@@ -62,7 +79,13 @@ describe('handlers', () => {
     for (const id of ['r-1', 'r-2', 'r-3']) {
       const frame = await raw.next((f) => f.meta?.request_id === id);
       expect(frame.type).toBe('error');
-      expect(frame.data).toMatchObject({ code: 5000, name: 'INTERNAL', message: 'Internal server error', recovery: 'retry', executed: 'maybe' });
+      expect(frame.data).toMatchObject({
+        code: 5000,
+        name: 'INTERNAL',
+        message: 'Internal server error',
+        recovery: 'retry',
+        executed: 'maybe',
+      });
       expect(frame.data.details).toBeUndefined();
       expect(frame.data.cause).toBeUndefined();
     }
@@ -87,7 +110,11 @@ describe('handlers', () => {
     // The Faultline client sees the same typed INTERNAL.
     const { client } = faultlineClient({ url });
     const r = await settle(client.request('leak'));
-    expect((r as { error: FaultlineError }).error).toMatchObject({ name: 'INTERNAL', code: 5000, message: 'Internal server error' });
+    expect((r as { error: FaultlineError }).error).toMatchObject({
+      name: 'INTERNAL',
+      code: 5000,
+      message: 'Internal server error',
+    });
   });
 
   it('rate-limits per connection with RATE_LIMITED and retry_after_ms', async () => {
@@ -97,7 +124,10 @@ describe('handlers', () => {
     const frames = await Promise.all([0, 1, 2, 3, 4].map((i) => raw.next((f) => f.meta?.request_id === `p${i}`)));
     expect(frames.slice(0, 3).map((f) => f.type)).toEqual(['response', 'response', 'response']);
     for (const f of frames.slice(3)) {
-      expect(f).toMatchObject({ type: 'error', data: { code: 4005, name: 'RATE_LIMITED', recoverable: true, recovery: 'retry', executed: 'no' } });
+      expect(f).toMatchObject({
+        type: 'error',
+        data: { code: 4005, name: 'RATE_LIMITED', recoverable: true, recovery: 'retry', executed: 'no' },
+      });
       expect(f.data.retry_after_ms).toBeGreaterThan(0);
       expect(f.data.retry_after_ms).toBeLessThanOrEqual(1000);
     }
@@ -187,7 +217,7 @@ describe('handlers', () => {
     client.handle('hang', () => new Promise(() => {}));
     await reached('open');
     await waitFor(() => server.connections.size === 1, 2000, 'connection');
-    const conn = [...server.connections][0] as (typeof server.connections extends ReadonlySet<infer C> ? C : never);
+    const conn = [...server.connections][0] as typeof server.connections extends ReadonlySet<infer C> ? C : never;
     await expect(conn.request('confirm', { order: 7 })).resolves.toEqual({ ok: true, got: { order: 7 } });
     await expect(conn.request('refuse')).rejects.toMatchObject({ name: 'FORBIDDEN', message: 'Not yours' });
     await expect(conn.request('nobody')).rejects.toMatchObject({ name: 'NOT_FOUND' });

@@ -6,7 +6,13 @@ import type { AddressInfo } from 'node:net';
 import type { ErrorRoute, Failure, Logger } from '@faultline/core';
 import { afterEach } from 'vitest';
 import { type ServerOptions, WebSocket, WebSocketServer } from 'ws';
-import { type ClientOptions, createClient, type FaultlineClient, type StateChange, type WebSocketConstructor } from '../src/client.js';
+import {
+  type ClientOptions,
+  createClient,
+  type FaultlineClient,
+  type StateChange,
+  type WebSocketConstructor,
+} from '../src/client.js';
 import { createServer, type FaultlineWsServer, type WsServerOptions } from '../src/server.js';
 
 export const HOST = '127.0.0.1';
@@ -53,7 +59,10 @@ export async function waitFor(cond: () => boolean, ms = 5000, what = 'condition'
 }
 
 /** A logger that records every call, for assertions, and prints nothing. */
-export function recordingLogger(): Logger & { errors: { obj: Record<string, unknown>; msg?: string | undefined }[]; warns: unknown[] } {
+export function recordingLogger(): Logger & {
+  errors: { obj: Record<string, unknown>; msg?: string | undefined }[];
+  warns: unknown[];
+} {
   const errors: { obj: Record<string, unknown>; msg?: string | undefined }[] = [];
   const warns: unknown[] = [];
   return {
@@ -67,7 +76,9 @@ export function recordingLogger(): Logger & { errors: { obj: Record<string, unkn
 /** An error route that records failures. */
 export function recordingRoute(): ErrorRoute & { failures: Failure[] } {
   const failures: Failure[] = [];
-  const route = ((f: Failure) => failures.push(f)) as ErrorRoute & { failures: Failure[] };
+  const route = ((f: Failure) => {
+    failures.push(f);
+  }) as ErrorRoute & { failures: Failure[] };
   route.failures = failures;
   return route;
 }
@@ -96,10 +107,14 @@ export async function startServer<Auth = unknown>(
         wss.close(() => resolve());
       }),
   );
-  await withTimeout(new Promise<void>((resolve, reject) => {
-    wss.once('listening', resolve);
-    wss.once('error', reject);
-  }), 5000, 'listen');
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      wss.once('listening', resolve);
+      wss.once('error', reject);
+    }),
+    5000,
+    'listen',
+  );
   const server = createServer<Auth>({ logger, errorRoute: route, ...options });
   defer(() => server.close({ windowMs: 10, graceMs: 10, timeoutMs: 200 }));
   server.attach(wss);
@@ -117,10 +132,14 @@ export async function startRawServer(port = 0): Promise<{ wss: WebSocketServer; 
         wss.close(() => resolve());
       }),
   );
-  await withTimeout(new Promise<void>((resolve, reject) => {
-    wss.once('listening', resolve);
-    wss.once('error', reject);
-  }), 5000, 'listen');
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      wss.once('listening', resolve);
+      wss.once('error', reject);
+    }),
+    5000,
+    'listen',
+  );
   const p = (wss.address() as AddressInfo).port;
   return { wss, port: p, url: `ws://${HOST}:${p}` };
 }
@@ -143,7 +162,10 @@ export interface RawClient {
   next(pred?: (f: Frame) => boolean, ms?: number): Promise<Frame>;
 }
 
-export async function rawClient(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<RawClient> {
+export async function rawClient(
+  url: string,
+  options: ConstructorParameters<typeof WebSocket>[2] = {},
+): Promise<RawClient> {
   const ws = new WebSocket(url, options);
   ws.on('error', () => {});
   const texts: string[] = [];
@@ -162,10 +184,14 @@ export async function rawClient(url: string, options: ConstructorParameters<type
     ws.on('close', (code, reason) => resolve({ code, reason: String(reason) }));
   });
   defer(() => ws.terminate());
-  await withTimeout(new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('close', (code) => reject(new Error(`closed before open: ${code}`)));
-  }), 5000, 'raw client open');
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('close', (code) => reject(new Error(`closed before open: ${code}`)));
+    }),
+    5000,
+    'raw client open',
+  );
   return {
     ws,
     texts,
@@ -207,7 +233,9 @@ export interface TestClient<N extends string = string> {
 }
 
 /** A Faultline client over `ws`, recording its states and notifications; closed after the test. */
-export function faultlineClient(options: Omit<ClientOptions, 'WebSocket'> & { WebSocket?: WebSocketConstructor }): TestClient {
+export function faultlineClient(
+  options: Omit<ClientOptions, 'WebSocket'> & { WebSocket?: WebSocketConstructor },
+): TestClient {
   const states: StateChange[] = [];
   const successes: TestClient['successes'] = [];
   const errors: TestClient['errors'] = [];

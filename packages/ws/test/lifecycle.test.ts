@@ -114,6 +114,28 @@ describe('closing', () => {
     expect(p.nextRetryInMs).toBeGreaterThanOrEqual(700);
   });
 
+  it('a server that drops every connection cannot drive a reconnect storm: the retry budget paces it', async () => {
+    const { wss, url } = await startRawServer();
+    let connections = 0;
+    wss.on('connection', (ws) => {
+      connections++;
+      ws.close(1012, '');
+    });
+    const t = faultlineClient({
+      url,
+      reconnect: { minMs: 10, baseMs: 10, maxMs: 10 },
+      budget: { capacity: 3, refillPerSecond: 2 },
+    });
+    await sleep(1000);
+    t.client.close();
+    // 1 connect + 3 burst tokens + ~2 refilled in a second; a 10 ms loop would be ~50.
+    expect(connections).toBeGreaterThanOrEqual(3);
+    expect(connections).toBeLessThanOrEqual(7);
+    const delays = t.states.filter((s) => s.current === 'reconnecting').map((s) => s.nextRetryInMs as number);
+    for (const d of delays) expect(d).toBeGreaterThanOrEqual(10);
+    expect(Math.max(...delays)).toBeGreaterThan(100);
+  });
+
   it('a refused frame notice never decides how a later close is classified', async () => {
     // The server answers a bad frame with a request-less BAD_REQUEST (recovery none); the
     // connection then drops for another reason: the client must reconnect, not give up.
@@ -122,7 +144,14 @@ describe('closing', () => {
       ws.send(
         JSON.stringify({
           type: 'error',
-          data: { code: 4000, name: 'BAD_REQUEST', message: 'Frame is not valid JSON', category: 'application', recoverable: false, recovery: 'none' },
+          data: {
+            code: 4000,
+            name: 'BAD_REQUEST',
+            message: 'Frame is not valid JSON',
+            category: 'application',
+            recoverable: false,
+            recovery: 'none',
+          },
           meta: {},
         }),
       );
@@ -220,7 +249,12 @@ describe('client requests', () => {
       () => outcomes++,
     );
     const r = await settle(p);
-    expect((r as { error: FaultlineError }).error).toMatchObject({ name: 'TIMEOUT', code: 5003, recovery: 'retry', executed: 'maybe' });
+    expect((r as { error: FaultlineError }).error).toMatchObject({
+      name: 'TIMEOUT',
+      code: 5003,
+      recovery: 'retry',
+      executed: 'maybe',
+    });
     late.open();
     await waitFor(() => clientRoute.failures.some((f) => f.location === 'Request#late'), 2000, 'late reply reported');
     await sleep(20);
@@ -257,7 +291,11 @@ describe('client requests', () => {
     const results = await Promise.all(requests);
     for (const r of results) {
       expect(r.ok).toBe(false);
-      expect((r as { error: FaultlineError }).error).toMatchObject({ name: 'BAD_CONNECTION', recovery: 'reconnect', executed: 'maybe' });
+      expect((r as { error: FaultlineError }).error).toMatchObject({
+        name: 'BAD_CONNECTION',
+        recovery: 'reconnect',
+        executed: 'maybe',
+      });
       expect((r as { error: FaultlineError }).error.requestId).toBeTypeOf('string');
     }
     hold.open();
@@ -339,7 +377,13 @@ describe('client requests', () => {
     await waitFor(() => t.states.filter((s) => s.current === 'open').length === 2, 3000, 'reopen');
     t.client.close();
     const seen = t.states.map((s) => `${s.previous}>${s.current}`);
-    expect(seen).toEqual(['idle>connecting', 'connecting>open', 'open>reconnecting', 'reconnecting>open', 'open>closed']);
+    expect(seen).toEqual([
+      'idle>connecting',
+      'connecting>open',
+      'open>reconnecting',
+      'reconnecting>open',
+      'open>closed',
+    ]);
     const rec = t.states[2]!;
     expect(rec.reason).toBeInstanceOf(FaultlineError);
     expect(rec.reason?.name).toBe('BAD_CONNECTION');
