@@ -4,6 +4,7 @@
 //   POST /api/token        a signed token; { ttl_ms } makes a short one
 //   POST /api/admin/restart  realtime servers shut down gracefully, then accept again
 //   /ws                    ws, through @faultline/ws/server
+//   /socket.io/            Socket.IO, through @faultline/socket.io/server
 //
 // Upgrades are routed by path, so each WebSocket library only sees its own.
 import { readFile } from 'node:fs/promises';
@@ -11,8 +12,8 @@ import { FaultlineError } from '@faultline/core';
 import Fastify from 'fastify';
 import { bundleClient } from './bundle.mjs';
 import { createChat } from './chat.mjs';
-import { DEFAULT_TTL_MS, issueToken, tokenOf, verifyToken } from './tokens.mjs';
-import { wsTransport } from './transports/ws.mjs';
+import { DEFAULT_TTL_MS, issueToken, verifyToken } from './tokens.mjs';
+import { loadRealtime } from './transports/index.mjs';
 
 /** Requests per connection: a burst of 10, refilled at 5 per second. */
 export const RATE_LIMIT = { points: 10, durationMs: 2000 };
@@ -42,16 +43,10 @@ let userSeq = 0;
 export async function startChatServer({ port = 3000, host = '127.0.0.1', quiet = false } = {}) {
   const chat = createChat();
   const logger = consoleLog(quiet);
-  const realtime = {
-    handlers: chat.handlers,
-    logger,
-    rateLimit: RATE_LIMIT,
-    authenticate: (request) => verifyToken(tokenOf(request)),
-    expiresAt: (auth) => auth.exp,
-  };
-
-  const transports = [wsTransport(realtime)];
-  const pageTransports = ['ws.js'];
+  const { transports, pages: pageTransports } = await loadRealtime(
+    { handlers: chat.handlers, logger, rateLimit: RATE_LIMIT, verify: verifyToken },
+    (msg) => logger.warn({}, msg),
+  );
 
   const [html, css, js] = await Promise.all([
     readFile(new URL('index.html', web), 'utf8'),
@@ -96,17 +91,24 @@ export async function startChatServer({ port = 3000, host = '127.0.0.1', quiet =
 
   await app.ready();
 
-  // One upgrade listener routes by path; anything else goes to the listeners that were there.
+  // Requests and upgrades are routed by path: a transport takes its own (/ws, /socket.io/), the
+  // rest goes to the listeners that were there (Fastify, @fastify/websocket).
   const server = app.server;
-  const others = server.listeners('upgrade');
-  server.removeAllListeners('upgrade');
-  server.on('upgrade', (request, socket, head) => {
+  const owner = (request) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
-    const transport = transports.find((t) => t.path !== undefined && t.path === path);
-    if (transport) return transport.upgrade(request, socket, head);
-    if (others.length === 0) return socket.destroy();
-    for (const listener of others) listener.call(server, request, socket, head);
-  });
+    return transports.find((t) => t.matches?.(path));
+  };
+  for (const event of ['request', 'upgrade']) {
+    const others = server.listeners(event);
+    server.removeAllListeners(event);
+    server.on(event, (request, ...rest) => {
+      const transport = owner(request);
+      const own = event === 'request' ? transport?.request : transport?.upgrade;
+      if (own) return own(request, ...rest);
+      if (event === 'upgrade' && others.length === 0) return rest[0].destroy();
+      for (const listener of others) listener.call(server, request, ...rest);
+    });
+  }
 
   await app.listen({ port, host });
   const address = server.address();

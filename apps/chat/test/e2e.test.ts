@@ -12,7 +12,10 @@ const APP_DIR = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../test-results/', import.meta.url));
 
 /** Every transport the page must offer, with how it carries a session. */
-const TRANSPORTS: { id: string; kind: 'socket' | 'http' }[] = [{ id: 'ws', kind: 'socket' }];
+const TRANSPORTS: { id: string; kind: 'socket' | 'http' }[] = [
+  { id: 'ws', kind: 'socket' },
+  { id: 'socket.io', kind: 'socket' },
+];
 
 const WAIT = 15_000;
 

@@ -1,25 +1,32 @@
 // The `ws` transport: a noServer WebSocketServer at /ws, served by @faultline/ws/server.
 import { createServer } from '@faultline/ws/server';
 import { WebSocketServer } from 'ws';
+import { tokenOf } from '../tokens.mjs';
 
-/**
- * @param {import('@faultline/ws/server').WsServerOptions<any>} options Faultline server options.
- */
-export function wsTransport(options) {
+/** @param {import('./index.mjs').RealtimeOptions} options */
+export function wsTransport({ handlers, logger, rateLimit, verify }) {
+  const options = {
+    handlers,
+    logger,
+    rateLimit,
+    // The token rides in `?access_token=`; a bad one is answered after the upgrade, then close 4003.
+    authenticate: (request) => verify(tokenOf(request)),
+    // At expiry the server sends UNAUTHORIZED and closes 4003; the client refreshes its token.
+    expiresAt: (auth) => auth.exp,
+  };
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1 << 20 });
   let server = createServer(options);
   let detach = server.attach(wss);
 
   return {
     id: 'ws',
-    path: '/ws',
-    /** Takes an HTTP upgrade for /ws. */
+    matches: (path) => path === '/ws',
     upgrade(request, socket, head) {
       wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
     },
     /** Graceful shutdown: SHUTTING_DOWN to every client; new connections are refused the same way. */
     stop: (shutdown) => server.close(shutdown),
-    /** Accepts connections again with a fresh server. */
+    /** Accepts connections again with a fresh server, as a restarted process would. */
     start() {
       detach();
       server = createServer(options);
