@@ -39,8 +39,8 @@ import {
   type RequestResult,
 } from './wire.js';
 
-export { ERROR_EVENT } from './wire.js';
 export type { AckMeta, EventsMap, FaultlineAck, RequestData, RequestMetaArg, RequestResult } from './wire.js';
+export { ERROR_EVENT } from './wire.js';
 
 /** Where the client is (the same states as `@faultline/ws`'s client). */
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -214,7 +214,10 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
   options: ClientOptions = {},
 ): FaultlineClient<E, L> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const notifier = new Notifier(options.observer, options.errorRoute ?? loggingErrorRoute(options.logger ?? consoleLogger));
+  const notifier = new Notifier(
+    options.observer,
+    options.errorRoute ?? loggingErrorRoute(options.logger ?? consoleLogger),
+  );
   const observer = options.observer;
   const budget = isBudget(options.budget) ? options.budget : createRetryBudget(options.budget);
   const reconnects = options.reconnect !== false;
@@ -232,7 +235,10 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     timeoutMs,
     idPrefix: 'c',
     onLateReply: (id) =>
-      notifier.unhandled('Request#late', new FaultlineError('TIMEOUT', { message: `Late reply to request ${id} dropped` })),
+      notifier.unhandled(
+        'Request#late',
+        new FaultlineError('TIMEOUT', { message: `Late reply to request ${id} dropped` }),
+      ),
   });
   const entries = new Map<string, Entry>();
   const stateListeners = new Set<(change: StateChange) => void>();
@@ -246,7 +252,12 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let token: string | undefined;
 
-  const setState = (current: ConnectionState, detail: string, reason?: FaultlineError, nextRetryInMs?: number): void => {
+  const setState = (
+    current: ConnectionState,
+    detail: string,
+    reason?: FaultlineError,
+    nextRetryInMs?: number,
+  ): void => {
     const previous = state;
     state = current;
     if (stateListeners.size === 0) return;
@@ -287,7 +298,10 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
       if (err) {
         // Socket.IO's own failures: its `ackTimeout` option, or a disconnect (handled in onDisconnect).
         if (err instanceof Error && /timed out/.test(err.message)) {
-          tracker.fail(id, new FaultlineError('TIMEOUT', { message: `Request ${entry.event} timed out`, executed: 'maybe' }));
+          tracker.fail(
+            id,
+            new FaultlineError('TIMEOUT', { message: `Request ${entry.event} timed out`, executed: 'maybe' }),
+          );
         }
         return;
       }
@@ -310,7 +324,10 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
       else untyped.emit(entry.event, entry.data, cb);
     } catch (error) {
       entry.sent = false;
-      tracker.fail(id, new FaultlineError('BAD_REQUEST', { message: `Cannot send ${entry.event}`, cause: error, executed: 'no' }));
+      tracker.fail(
+        id,
+        new FaultlineError('BAD_REQUEST', { message: `Cannot send ${entry.event}`, cause: error, executed: 'no' }),
+      );
     }
   };
 
@@ -426,7 +443,11 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     const reason =
       err.data !== undefined && err.data !== null
         ? rehydrate(err.data, undefined)
-        : new FaultlineError('BAD_CONNECTION', { message: `Could not connect: ${err.message}`, cause: err, executed: 'no' });
+        : new FaultlineError('BAD_CONNECTION', {
+            message: `Could not connect: ${err.message}`,
+            cause: err,
+            executed: 'no',
+          });
     notifier.error(attempt === 0 ? 'Connect#Open' : 'Reconnect#Attempt', reason);
     if (state === 'closed') return;
     react(reason, 'connect_error');

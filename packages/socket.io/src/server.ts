@@ -40,8 +40,8 @@ import {
   type RequestResult,
 } from './wire.js';
 
-export { ERROR_EVENT } from './wire.js';
 export type { AckMeta, EventsMap, FaultlineAck, RequestData, RequestMetaArg, RequestResult } from './wire.js';
+export { ERROR_EVENT } from './wire.js';
 
 /** A Faultline connection backed by a Socket.IO socket. */
 export interface SocketConnection<Auth = unknown, S = Socket> extends Connection<Auth> {
@@ -200,9 +200,7 @@ export function attach<
   type S = Socket<L, E, SS, D>;
   const { handlers: handlerOption, events: eventOption, authenticate, ...engineOptions } = options;
   const handlers = new Map(Object.entries((handlerOption ?? {}) as Record<string, RequestHandler<Auth>>));
-  const events = new Map(
-    Object.entries((eventOption ?? {}) as Record<string, SocketEventHandler<Auth, S>>),
-  );
+  const events = new Map(Object.entries((eventOption ?? {}) as Record<string, SocketEventHandler<Auth, S>>));
   if (authenticate !== undefined && typeof authenticate !== 'function') {
     throw new TypeError('Faultline attach: authenticate must be a function');
   }
@@ -282,7 +280,10 @@ export function attach<
       bad.push(t);
       notifyError('Frame#decode', body, requestId);
       if (bad.length > maxBadFrames) {
-        failSocket(socket, FaultlineError.fromBody(bodyOf('BAD_REQUEST', { message: 'Too many bad frames', executed: 'no' }, registry)));
+        failSocket(
+          socket,
+          FaultlineError.fromBody(bodyOf('BAD_REQUEST', { message: 'Too many bad frames', executed: 'no' }, registry)),
+        );
         return;
       }
       if (ack) ack(body, null, errorMeta(requestId));
@@ -310,13 +311,18 @@ export function attach<
       },
       request<T>(event: string, data?: unknown, opts: ServerRequestOptions = {}): Promise<T> {
         if (!socket.connected) {
-          return Promise.reject(new FaultlineError('BAD_CONNECTION', { message: 'Connection is closed', executed: 'no' }));
+          return Promise.reject(
+            new FaultlineError('BAD_CONNECTION', { message: 'Connection is closed', executed: 'no' }),
+          );
         }
         tracker ??= new RequestTracker({
           timeoutMs: requestTimeoutMs,
           idPrefix: 's',
           onLateReply: (rid) =>
-            notifier.unhandled('Request#late', new FaultlineError('TIMEOUT', { message: `Late reply to ${rid} dropped` })),
+            notifier.unhandled(
+              'Request#late',
+              new FaultlineError('TIMEOUT', { message: `Late reply to ${rid} dropped` }),
+            ),
         });
         const t = tracker;
         const tracked = t.track<T>(event, opts);
@@ -326,16 +332,21 @@ export function attach<
         const timeout = opts.timeoutMs ?? requestTimeoutMs;
         try {
           // Socket.IO's own timer only frees its ack slot; core's tracker decides the outcome.
-          socket.timeout(timeout + ACK_CLEANUP_GRACE_MS).emit(event, data, (err: unknown, body: unknown, result: unknown, meta: unknown) => {
-            if (err) return; // Socket.IO's cleanup timer: the tracker has settled the request already.
-            if (body === null || body === undefined) {
-              if (t.resolve(id, result)) notifier.success(location, now() - started);
-              return;
-            }
-            t.reject(id, rehydrate(body, meta, limits));
-          });
+          socket
+            .timeout(timeout + ACK_CLEANUP_GRACE_MS)
+            .emit(event, data, (err: unknown, body: unknown, result: unknown, meta: unknown) => {
+              if (err) return; // Socket.IO's cleanup timer: the tracker has settled the request already.
+              if (body === null || body === undefined) {
+                if (t.resolve(id, result)) notifier.success(location, now() - started);
+                return;
+              }
+              t.reject(id, rehydrate(body, meta, limits));
+            });
         } catch (thrown) {
-          t.fail(id, new FaultlineError('BAD_REQUEST', { message: `Cannot send ${event}`, cause: thrown, executed: 'no' }));
+          t.fail(
+            id,
+            new FaultlineError('BAD_REQUEST', { message: `Cannot send ${event}`, cause: thrown, executed: 'no' }),
+          );
         }
         tracked.promise.then(undefined, (e: FaultlineError) => notifier.error(location, e));
         return tracked.promise;
@@ -377,7 +388,11 @@ export function attach<
             } catch (thrown) {
               // A result Socket.IO cannot encode (BigInt, cycle): still exactly one answer.
               const err = FaultlineError.from(thrown, { registry });
-              logUnknown(err, { request_id: requestId, event, connection_id: socket.id }, `faultline: handler ${event} failed`);
+              logUnknown(
+                err,
+                { request_id: requestId, event, connection_id: socket.id },
+                `faultline: handler ${event} failed`,
+              );
               const body: ErrorBody = { ...toErrorBody(err), executed: 'yes' };
               ack(body, null, errorMeta(requestId));
               notifyError(location, body, requestId);
@@ -425,7 +440,11 @@ export function attach<
         .then(answer(event, requestId, ack, started), (thrown: unknown) => {
           // Only a custom idempotency store can reject: the client still gets one outcome.
           const err = FaultlineError.from(thrown, { registry });
-          logUnknown(err, { request_id: requestId, event, connection_id: socket.id }, `faultline: handler ${event} failed`);
+          logUnknown(
+            err,
+            { request_id: requestId, event, connection_id: socket.id },
+            `faultline: handler ${event} failed`,
+          );
           answer(event, requestId, ack, started)({ ok: false, error: toErrorBody(err) });
         });
     };
@@ -532,13 +551,10 @@ export function attach<
     try {
       const result = authenticate((socket as unknown as AnySocket).handshake, socket);
       if (isThenable(result)) {
-        result.then(
-          (auth) => {
-            authOf.set(s, auth as Auth);
-            next();
-          },
-          refuse,
-        );
+        result.then((auth) => {
+          authOf.set(s, auth as Auth);
+          next();
+        }, refuse);
       } else {
         authOf.set(s, result);
         next();

@@ -51,22 +51,24 @@ export interface EventsMap {
 type Params<F> = F extends (...args: infer A) => unknown ? A : unknown[];
 
 /** The `data` a request event carries, from a typed event map; `unknown` for untyped maps. */
-export type RequestData<F> = unknown[] extends Params<F>
-  ? unknown
-  : Params<F> extends [infer D, ...unknown[]]
-    ? D extends (...args: never[]) => unknown
-      ? undefined
-      : D
-    : undefined;
+export type RequestData<F> =
+  unknown[] extends Params<F>
+    ? unknown
+    : Params<F> extends [infer D, ...unknown[]]
+      ? D extends (...args: never[]) => unknown
+        ? undefined
+        : D
+      : undefined;
 
 /** The result a request event's acknowledgement carries, from a typed event map. */
-export type RequestResult<F> = unknown[] extends Params<F>
-  ? unknown
-  : Params<F> extends [...unknown[], infer A]
-    ? A extends (error: ErrorBody | null, data?: infer T, ...rest: never[]) => unknown
-      ? T
-      : unknown
-    : unknown;
+export type RequestResult<F> =
+  unknown[] extends Params<F>
+    ? unknown
+    : Params<F> extends [...unknown[], infer A]
+      ? A extends (error: ErrorBody | null, data?: infer T, ...rest: never[]) => unknown
+        ? T
+        : unknown
+      : unknown;
 
 /** Event names of a map, as strings. */
 export type EventName<M> = keyof M & string;

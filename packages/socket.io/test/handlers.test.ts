@@ -45,7 +45,10 @@ const handlers = {
     return { later: data };
   },
   notFound: (data: unknown) => {
-    throw new FaultlineError('NOT_FOUND', { message: 'Room not found', details: { room: (data as { room: string }).room } });
+    throw new FaultlineError('NOT_FOUND', {
+      message: 'Room not found',
+      details: { room: (data as { room: string }).room },
+    });
   },
   secret: () => {
     throw new DbError('connect ECONNREFUSED secret-db.internal:5432 password=hunter2');
@@ -163,7 +166,9 @@ describe.each(TRANSPORTS)('handlers over %s', (transport) => {
 
   it('leaves events with a plain Socket.IO listener to that listener', async () => {
     const s = await startServer(transports, { handlers });
-    s.io.on('connection', (socket) => socket.on('plain', (data: unknown, ack: (v: unknown) => void) => ack({ plain: data })));
+    s.io.on('connection', (socket) =>
+      socket.on('plain', (data: unknown, ack: (v: unknown) => void) => ack({ plain: data })),
+    );
     const raw = connectSocket(s.url, transports);
     await connected(raw);
     expect(await rawRequest(raw, 'plain', 1)).toEqual([{ plain: 1 }]);
@@ -224,7 +229,11 @@ describe.each(TRANSPORTS)('handlers over %s', (transport) => {
     );
     raw.emit('count', { x: 1 });
     const [body, meta] = (await got) as [Record<string, unknown>, Record<string, unknown>];
-    expect(body).toMatchObject({ name: 'BAD_REQUEST', executed: 'no', details: { reason: 'missing_ack', event: 'count' } });
+    expect(body).toMatchObject({
+      name: 'BAD_REQUEST',
+      executed: 'no',
+      details: { reason: 'missing_ack', event: 'count' },
+    });
     expect(meta.closing).toBeUndefined();
     expect(ran).toBe(0);
     expect(s.observer.errors.some((e) => e.location === 'Frame#decode' && e.error.name === 'BAD_REQUEST')).toBe(true);
@@ -289,7 +298,9 @@ describe.each(TRANSPORTS)('handlers over %s', (transport) => {
     const socket = connectSocket(s.url, transports) as unknown as Socket<Record<string, never>, ClientToServer>;
     const client = createClient(socket, { reconnect: false });
     const pending = client.request('join', { room: 'r1' }).catch(() => undefined);
-    expectTypeOf(client.request<'join'>).parameter(1).toEqualTypeOf<{ room: string } | undefined>();
+    expectTypeOf(client.request<'join'>)
+      .parameter(1)
+      .toEqualTypeOf<{ room: string } | undefined>();
     expectTypeOf(client.request<'join'>).returns.toEqualTypeOf<Promise<{ members: number }>>();
     client.close();
     await pending;

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ErrorEvent, ErrorRoute, Failure, Logger, Observer, SuccessEvent } from '@faultline/core';
-import { type ServerOptions, Server, type Socket as ServerSocket } from 'socket.io';
+import { Server, type ServerOptions, type Socket as ServerSocket } from 'socket.io';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import { afterEach } from 'vitest';
 import { type ClientOptions, createClient, type FaultlineClient, type StateChange } from '../src/client.js';
@@ -57,7 +57,10 @@ export async function waitFor(cond: () => boolean, ms = 5000, what = 'condition'
 }
 
 /** The settled outcome of a promise, for assertions on rejections. */
-export async function settle<T>(promise: Promise<T>, ms = 5000): Promise<{ ok: true; value: T } | { ok: false; error: any }> {
+export async function settle<T>(
+  promise: Promise<T>,
+  ms = 5000,
+): Promise<{ ok: true; value: T } | { ok: false; error: any }> {
   try {
     return { ok: true, value: await withTimeout(promise, ms, 'request') };
   } catch (error) {
@@ -78,7 +81,9 @@ export function recordingLogger(): Logger & { errors: { obj: Record<string, unkn
 /** An error route that records failures. */
 export function recordingRoute(): ErrorRoute & { failures: Failure[] } {
   const failures: Failure[] = [];
-  const route = ((f: Failure) => failures.push(f)) as ErrorRoute & { failures: Failure[] };
+  const route = ((f: Failure) => {
+    failures.push(f);
+  }) as ErrorRoute & { failures: Failure[] };
   route.failures = failures;
   return route;
 }
@@ -124,7 +129,17 @@ export async function startServer<Auth = undefined>(
     httpServer.listen(port, HOST, () => resolve());
   });
   const actual = (httpServer.address() as AddressInfo).port;
-  return { io: ioServer, http: httpServer, fl, port: actual, url: `http://${HOST}:${actual}`, logger, route, observer, sockets };
+  return {
+    io: ioServer,
+    http: httpServer,
+    fl,
+    port: actual,
+    url: `http://${HOST}:${actual}`,
+    logger,
+    route,
+    observer,
+    sockets,
+  };
 }
 
 /** Closes a Socket.IO server and its HTTP server, bounded. */
@@ -139,7 +154,11 @@ export function closeServer(ioServer: Server): Promise<void> {
 }
 
 /** A raw `socket.io-client` socket, closed after the test. */
-export function connectSocket(url: string, transports: Transport[], opts: Partial<ManagerOptions & SocketOptions> = {}): Socket {
+export function connectSocket(
+  url: string,
+  transports: Transport[],
+  opts: Partial<ManagerOptions & SocketOptions> = {},
+): Socket {
   const socket = io(url, { transports, forceNew: true, reconnectionDelay: 50, reconnectionDelayMax: 200, ...opts });
   defer(() => {
     socket.disconnect();

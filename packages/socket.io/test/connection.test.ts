@@ -1,0 +1,247 @@
+/**
+ * What happens to requests and to the connection when it drops, is rate-limited, is too large,
+ * or the server shuts down; and requests from the server to the client.
+ */
+import { FaultlineError } from '@faultline/core';
+import { describe, expect, it } from 'vitest';
+import {
+  closeServer,
+  makeClient,
+  settle,
+  sleep,
+  startServer,
+  TRANSPORTS,
+  untilState,
+  waitFor,
+  withTimeout,
+} from './helpers.js';
+
+describe.each(TRANSPORTS)('connection over %s', (transport) => {
+  const transports = [transport];
+
+  it('rate-limits per socket with RATE_LIMITED and retry_after_ms; retries honour it', async () => {
+    const s = await startServer(transports, {
+      handlers: { echo: (d: unknown) => d },
+      rateLimit: { points: 2, durationMs: 400 },
+    });
+    const { client } = makeClient(s.url, transports);
+    const outs = await Promise.all([1, 2, 3].map((n) => settle(client.request('echo', n))));
+    expect(outs.slice(0, 2)).toEqual([
+      { ok: true, value: 1 },
+      { ok: true, value: 2 },
+    ]);
+    const err = (outs[2] as { error: FaultlineError }).error;
+    expect(err.name).toBe('RATE_LIMITED');
+    expect(err.executed).toBe('no');
+    expect(err.retryAfterMs).toBeGreaterThan(0);
+    expect(err.retryAfterMs).toBeLessThanOrEqual(400);
+    // Another socket has its own budget.
+    const other = makeClient(s.url, transports);
+    expect(await other.client.request('echo', 'other')).toBe('other');
+    // A retry waits at least retry_after_ms, then succeeds.
+    await client.request('echo', 0).catch(() => undefined);
+    const started = Date.now();
+    expect(await client.request('echo', 4, { retries: 2 })).toBe(4);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(50);
+  });
+
+  it('fails a request in flight with BAD_CONNECTION exactly once when the connection drops, then reconnects', async () => {
+    const s = await startServer(transports, {
+      handlers: { slow: () => sleep(300).then(() => 'done'), echo: (d: unknown) => d },
+    });
+    const { client, observer } = makeClient(s.url, transports);
+    expect(await client.request('echo', 1)).toBe(1);
+    let settledCount = 0;
+    const inFlight = client.request('slow').then(
+      (v) => {
+        settledCount++;
+        return { ok: true, v };
+      },
+      (e: FaultlineError) => {
+        settledCount++;
+        return { ok: false, e };
+      },
+    );
+    await sleep(50);
+    s.sockets[0]?.conn.close();
+    const out = (await withTimeout(inFlight, 3000)) as { ok: false; e: FaultlineError };
+    expect(out.ok).toBe(false);
+    expect(out.e.name).toBe('BAD_CONNECTION');
+    expect(out.e.executed).toBe('maybe');
+    expect(out.e.requestId).toEqual(expect.any(String));
+    await untilState(client, 'open');
+    await sleep(400); // the server's late answer to the old socket must not settle anything again
+    expect(settledCount).toBe(1);
+    expect(observer.errors.filter((e) => e.location === 'Request#slow')).toHaveLength(1);
+    expect(client.pending).toBe(0);
+    expect(await client.request('echo', 2)).toBe(2);
+  });
+
+  it('re-sends an idempotent request after reconnect; the handler runs once', async () => {
+    let runs = 0;
+    const s = await startServer(transports, {
+      handlers: {
+        pay: async (d: unknown) => {
+          runs++;
+          await sleep(200);
+          return { paid: d, runs };
+        },
+      },
+    });
+    const { client } = makeClient(s.url, transports);
+    await untilState(client, 'open');
+    const paid = client.request('pay', 10, { idempotencyKey: 'order-1', timeoutMs: 5000 });
+    await waitFor(() => runs === 1, 3000, 'handler started');
+    s.sockets[0]?.conn.close();
+    expect(await withTimeout(paid, 5000)).toEqual({ paid: 10, runs: 1 });
+    expect(runs).toBe(1);
+    expect(s.sockets.length).toBe(2);
+  });
+
+  it('holds requests made while disconnected until the connection opens', async () => {
+    const s = await startServer(transports, { handlers: { echo: (d: unknown) => d } });
+    const { client } = makeClient(s.url, transports, {}, { autoConnect: false });
+    expect(client.state).toBe('idle');
+    const early = client.request('echo', 'early');
+    await sleep(50);
+    client.connect();
+    expect(await withTimeout(early, 3000)).toBe('early');
+  });
+
+  it('times out with TIMEOUT and reports the late reply to the error route', async () => {
+    const s = await startServer(transports, { handlers: { slow: () => sleep(150).then(() => 'late') } });
+    const { client, route } = makeClient(s.url, transports);
+    const out = await settle(client.request('slow', undefined, { timeoutMs: 50 }));
+    expect((out as { error: FaultlineError }).error.name).toBe('TIMEOUT');
+    await waitFor(() => route.failures.some((f) => f.location === 'Request#late'), 3000, 'late reply reported');
+  });
+
+  it('cancels with an AbortSignal', async () => {
+    const s = await startServer(transports, { handlers: { slow: () => sleep(200) } });
+    const { client } = makeClient(s.url, transports);
+    const controller = new AbortController();
+    const pending = settle(client.request('slow', undefined, { signal: controller.signal }));
+    await sleep(20);
+    controller.abort();
+    expect((await pending).ok).toBe(false);
+    expect(((await pending) as { error: FaultlineError }).error.name).toBe('CANCELLED');
+  });
+
+  it('turns an oversized payload into BAD_CONNECTION caused by PAYLOAD_TOO_LARGE, then reconnects', async () => {
+    const s = await startServer(transports, { handlers: { echo: (d: unknown) => d } }, { maxHttpBufferSize: 10_000 });
+    const { client, observer } = makeClient(s.url, transports);
+    expect(await client.request('echo', 'small')).toBe('small');
+    const out = await settle(client.request('echo', 'x'.repeat(50_000)));
+    const err = (out as { error: FaultlineError }).error;
+    expect(err.name).toBe('BAD_CONNECTION');
+    expect(FaultlineError.is(err.cause, 'PAYLOAD_TOO_LARGE')).toBe(true);
+    expect(observer.errors.some((e) => e.location === 'Connect#Close')).toBe(true);
+    await untilState(client, 'open');
+    expect(await client.request('echo', 'after')).toBe('after');
+  });
+
+  it('on shutdown tells the client SHUTTING_DOWN; it reconnects after retry_after_ms', async () => {
+    const s = await startServer(transports, {
+      handlers: { echo: (d: unknown) => d, slow: () => sleep(100).then(() => 'finished') },
+    });
+    const { client, observer, states } = makeClient(s.url, transports);
+    await untilState(client, 'open');
+    const running = client.request('slow');
+    await sleep(20);
+    const closing = s.fl.close({ windowMs: 300, graceMs: 1000 });
+    // New requests are refused while draining; the running handler finishes.
+    const refused = await settle(client.request('echo', 1));
+    expect((refused as { error: FaultlineError }).error.name).toBe('SHUTTING_DOWN');
+    expect(await running).toBe('finished');
+    await closing;
+    await waitFor(() => states.some((c) => c.current === 'reconnecting'), 3000, 'reconnecting');
+    const change = states.find((c) => c.current === 'reconnecting');
+    const notice = observer.errors.find((e) => e.location === 'Connect#Error');
+    expect(notice?.error.name).toBe('SHUTTING_DOWN');
+    expect(change?.reason?.name).toBe('SHUTTING_DOWN');
+    expect(change?.detail).toBe('io server disconnect');
+    expect(change?.nextRetryInMs).toBeGreaterThanOrEqual(notice?.error.retryAfterMs ?? 0);
+    expect(notice?.error.retryAfterMs).toBeLessThan(300);
+
+    // The old server goes away; a new one comes up on the same port. The client finds it.
+    await closeServer(s.io);
+    const next = await startServer(transports, { handlers: { echo: (d: unknown) => `new:${d}` } }, {}, s.port);
+    await untilState(client, 'open', 8000);
+    expect(await client.request('echo', 1)).toBe('new:1');
+    expect(next.sockets.length).toBe(1);
+  });
+
+  it('refuses new connections with SHUTTING_DOWN while draining', async () => {
+    const s = await startServer(transports, { handlers: { echo: (d: unknown) => d } });
+    await s.fl.close({ windowMs: 200 });
+    const { client, states } = makeClient(s.url, transports, {
+      reconnect: { minMs: 10, baseMs: 20, maxMs: 50, maxAttempts: 2 },
+    });
+    await untilState(client, 'closed', 5000);
+    expect(states.some((c) => c.reason?.name === 'SHUTTING_DOWN')).toBe(true);
+  });
+
+  it('close() fails pending requests and stops reconnecting', async () => {
+    const s = await startServer(transports, { handlers: { slow: () => sleep(300) } });
+    const { client } = makeClient(s.url, transports);
+    await untilState(client, 'open');
+    const pending = settle(client.request('slow'));
+    client.close();
+    const out = await pending;
+    expect((out as { error: FaultlineError }).error.name).toBe('BAD_CONNECTION');
+    expect(client.state).toBe('closed');
+    await sleep(150);
+    expect(client.socket.connected).toBe(false);
+    expect((await settle(client.request('slow'))).ok).toBe(false);
+  });
+
+  describe('server-to-client requests', () => {
+    it('resolves with what the client handler returns', async () => {
+      const s = await startServer(transports, {});
+      const { client } = makeClient(s.url, transports);
+      client.handle('confirm', (data: unknown) => ({ confirmed: data }));
+      await untilState(client, 'open');
+      await waitFor(() => s.sockets.length === 1, 2000);
+      expect(await s.fl.request(s.sockets[0] as never, 'confirm', 7)).toEqual({ confirmed: 7 });
+    });
+
+    it('rehydrates the client handler error; an unknown throw reaches the server as INTERNAL only', async () => {
+      const s = await startServer(transports, {});
+      const { client, route } = makeClient(s.url, transports);
+      client.handle('pick', (data: unknown) => {
+        if (data === 'known') throw new FaultlineError('INVALID_ACTION', { message: 'No', details: { why: 'closed' } });
+        throw new Error('client secret hunter2');
+      });
+      await untilState(client, 'open');
+      await waitFor(() => s.sockets.length === 1, 2000);
+      const socket = s.sockets[0] as never;
+      const known = await settle(s.fl.request(socket, 'pick', 'known'));
+      const kerr = (known as { error: FaultlineError }).error;
+      expect(kerr.name).toBe('INVALID_ACTION');
+      expect(kerr.details).toEqual({ why: 'closed' });
+      const unknown = await settle(s.fl.request(socket, 'pick', 'other'));
+      const uerr = (unknown as { error: FaultlineError }).error;
+      expect(uerr.name).toBe('INTERNAL');
+      expect(uerr.message).not.toContain('hunter2');
+      expect(route.failures.some((f) => f.location === 'Handle#pick')).toBe(true);
+    });
+
+    it('times out, answers unknown events with NOT_FOUND, and fails with BAD_CONNECTION on disconnect', async () => {
+      const s = await startServer(transports, {});
+      const { client } = makeClient(s.url, transports);
+      client.handle('never', () => new Promise(() => {}));
+      await untilState(client, 'open');
+      await waitFor(() => s.sockets.length === 1, 2000);
+      const socket = s.sockets[0] as never;
+      const timedOut = await settle(s.fl.request(socket, 'never', null, { timeoutMs: 50 }));
+      expect((timedOut as { error: FaultlineError }).error.name).toBe('TIMEOUT');
+      const missing = await settle(s.fl.request(socket, 'nobodyHome'));
+      expect((missing as { error: FaultlineError }).error.name).toBe('NOT_FOUND');
+      const inFlight = settle(s.fl.request(socket, 'never', null, { timeoutMs: 5000 }));
+      await sleep(20);
+      client.close();
+      const out = await inFlight;
+      expect((out as { error: FaultlineError }).error.name).toBe('BAD_CONNECTION');
+    });
+  });
+});
