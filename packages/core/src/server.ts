@@ -173,6 +173,9 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
   const registry = options.registry ?? codes;
   const logger = options.logger ?? consoleLogger;
   const notifier = new Notifier(options.observer, options.errorRoute ?? loggingErrorRoute(logger));
+  // Hot path: no timing, location string or rehydrated error is built for nobody to observe.
+  const observeSuccess = typeof options.observer?.success === 'function';
+  const observeError = typeof options.observer?.error === 'function';
   const limits: DecodeLimits = { ...DEFAULT_DECODE_LIMITS, ...options.limits };
   const maxBadFrames = options.maxBadFrames ?? 20;
   const badFrameWindowMs = options.badFrameWindowMs ?? 10_000;
@@ -332,8 +335,7 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
           sendText(encodeFrame(responseFrame(requestId, undefined)));
           return;
         }
-        const started = performanceNow();
-        const location: Location = `Request#${frame.event}`;
+        const started = observeSuccess ? performanceNow() : 0;
         server
           .dispatch(conn, limiter, {
             event: frame.event,
@@ -351,14 +353,14 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
                 const err = FaultlineError.from(thrown, { registry });
                 logFailure(err, frame.event, requestId, conn);
                 sendError({ ...toErrorBody(err), executed: 'yes' }, requestId);
-                notifier.error(location, err);
+                notifier.error(`Request#${frame.event}`, err);
                 return;
               }
               sendText(text);
-              notifier.success(location, performanceNow() - started);
+              if (observeSuccess) notifier.success(`Request#${frame.event}`, performanceNow() - started);
             } else {
               sendError(outcome.error, requestId);
-              notifier.error(location, FaultlineError.fromBody(outcome.error, { requestId }));
+              if (observeError) notifier.error(`Request#${frame.event}`, FaultlineError.fromBody(outcome.error, { requestId }));
             }
           })
           .then(undefined, (thrown: unknown) => {
@@ -367,7 +369,7 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
             const err = FaultlineError.from(thrown, { registry });
             logFailure(err, frame.event, requestId, conn);
             sendError(toErrorBody(err), requestId);
-            notifier.error(location, err);
+            notifier.error(`Request#${frame.event}`, err);
           });
       };
 

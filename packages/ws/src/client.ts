@@ -147,6 +147,7 @@ export interface FaultlineClient<Name extends string = BuiltinName> {
 const OPEN = 1;
 
 const ignore = (): void => {};
+const NO_OPTIONS: Readonly<RequestOptions> = Object.freeze({});
 
 /** Whether a close is the one an error frame announced (its mapped code, or its name as reason). */
 function explains(body: ErrorBody, ev: { code: number; reason: string }): boolean {
@@ -186,6 +187,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
   }
   const logger = options.logger ?? consoleLogger;
   const notifier = new Notifier(options.observer, options.errorRoute ?? loggingErrorRoute(logger));
+  const observeSuccess = typeof options.observer?.success === 'function';
   const planner = createRetryPlanner({
     ...(options.reconnect ? { backoff: options.reconnect } : {}),
     ...(options.budget ? { budget: options.budget } : {}),
@@ -230,6 +232,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
   };
 
   const healthy = (): void => {
+    if (attempt === 0 && !refreshedInARow && stableTimer === undefined) return;
     attempt = 0;
     refreshedInARow = false;
     if (stableTimer !== undefined) clearTimeout(stableTimer);
@@ -527,10 +530,13 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
   };
 
   const once = <T>(event: string, data: Json | undefined, opts: RequestOptions, key: string | undefined): Promise<T> => {
-    const trackOptions = {
-      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
-      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-    };
+    const trackOptions =
+      opts.timeoutMs === undefined && opts.signal === undefined
+        ? NO_OPTIONS
+        : {
+            ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+            ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+          };
     const tracked = tracker.track<T>(event, trackOptions);
     const meta = key === undefined ? { request_id: tracked.id } : { request_id: tracked.id, idempotency_key: key };
     let text: string;
@@ -543,47 +549,62 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
     const out: Outgoing = { text, idempotent: key !== undefined, sent: false };
     outgoing.set(tracked.id, out);
     out.sent = sendNow(text);
-    const location = `Request#${event}` as const;
-    const started = Date.now();
+    const id = tracked.id;
+    const started = observeSuccess ? Date.now() : 0;
     return tracked.promise.then(
-      (value) => {
-        notifier.success(location, Date.now() - started);
-        return value;
-      },
+      observeSuccess
+        ? (value) => {
+            notifier.success(`Request#${event}`, Date.now() - started);
+            return value;
+          }
+        : undefined,
       (error: FaultlineError) => {
-        outgoing.delete(tracked.id);
-        notifier.error(location, error);
+        // Settled without a reply (timeout, abort, lost connection): nothing left to re-send.
+        outgoing.delete(id);
+        notifier.error(`Request#${event}`, error);
         throw error;
       },
     );
+  };
+
+  const withRetries = async <T>(event: string, data: Json | undefined, opts: RequestOptions, key: string | undefined, retries: number): Promise<T> => {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await once<T>(event, data, opts, key);
+      } catch (error) {
+        const err = error as FaultlineError;
+        if (tries >= retries || !mayResend(err, key !== undefined) || state === 'closed') throw err;
+        const delay = planner.next(tries, err.retryAfterMs);
+        if (delay === undefined) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   };
 
   const client: FaultlineClient<Name> = {
     get state() {
       return state;
     },
-    async request<T = Json>(event: string, data?: Json, opts: RequestOptions = {}): Promise<T> {
+    request<T = Json>(event: string, data?: Json, opts: RequestOptions = NO_OPTIONS): Promise<T> {
       if (typeof event !== 'string' || event.length === 0 || event.length > 128) {
-        throw new FaultlineError('BAD_REQUEST', { message: 'event must be a string of 1-128 characters', executed: 'no' });
+        return Promise.reject(new FaultlineError('BAD_REQUEST', { message: 'event must be a string of 1-128 characters', executed: 'no' }));
       }
       if (state === 'closed') {
-        throw new FaultlineError('BAD_CONNECTION', { message: 'Client is closed', executed: 'no' });
+        return Promise.reject(new FaultlineError('BAD_CONNECTION', { message: 'Client is closed', executed: 'no' }));
       }
       const key = opts.idempotencyKey ?? (opts.idempotent ? randomKey() : undefined);
       const retries = opts.retries ?? 0;
-      for (let tries = 0; ; tries++) {
-        try {
-          return await once<T>(event, data, opts, key);
-        } catch (error) {
-          const err = error as FaultlineError;
-          if (tries >= retries || !mayResend(err, key !== undefined) || client.state === 'closed') throw err;
-          const delay = planner.next(tries, err.retryAfterMs);
-          if (delay === undefined) throw err;
-          await new Promise((r) => setTimeout(r, delay));
-        }
+      // Hot path: no retries, no extra promise layer.
+      if (retries > 0) return withRetries<T>(event, data, opts, key, retries);
+      try {
+        return once<T>(event, data, opts, key);
+      } catch (error) {
+        // A bad option (a timeout out of range) rejects like everything else: never a sync throw.
+        return Promise.reject(error);
       }
     },
     emit(event, data) {
+
       try {
         sendNow(encodeFrame(eventFrame(event, data)));
       } catch (error) {
