@@ -32,6 +32,7 @@ import {
   type Observer,
   PING_EVENT,
   type Registry,
+  type RegistryLike,
   RequestTracker,
   type RetryBudget,
   type RetryBudgetOptions,
@@ -101,7 +102,10 @@ export interface ClientOptions<Name extends string = BuiltinName> {
   /** Failures nobody waits for (an event listener that throws). */
   errorRoute?: ErrorRoute;
   logger?: Logger;
-  /** Only for typing: the application's registry, so errors narrow on its names. */
+  /**
+   * The application's registry: errors narrow on its names, and a close with one of its codes is
+   * classified by it when the error frame before the close was lost.
+   */
   registry?: Registry<Name>;
   /** Do not connect until `connect()` is called. @default false */
   lazy?: boolean;
@@ -150,8 +154,8 @@ const ignore = (): void => {};
 const NO_OPTIONS: Readonly<RequestOptions> = Object.freeze({});
 
 /** Whether a close is the one an error frame announced (its mapped code, or its name as reason). */
-function explains(body: ErrorBody, ev: { code: number; reason: string }): boolean {
-  if (ev.code === closeCodeFor(body)) return true;
+function explains(body: ErrorBody, ev: { code: number; reason: string }, registry: RegistryLike | undefined): boolean {
+  if (ev.code === closeCodeFor(body, registry)) return true;
   const reason = typeof ev.reason === 'string' ? ev.reason : '';
   return reason === body.name || reason.startsWith(`${body.name}:`);
 }
@@ -512,9 +516,9 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
           detach(s);
           // An error frame without a request id explains the close only when the close matches
           // it; otherwise it was a notice (a refused frame) and the close code speaks for itself.
-          const body = connectionError !== undefined && explains(connectionError, ev) ? connectionError : undefined;
+          const body = connectionError !== undefined && explains(connectionError, ev, options.registry) ? connectionError : undefined;
           connectionError = undefined;
-          onClosed(body ? classifyError(body) : classifyClose(ev.code, ev.reason), body, opened);
+          onClosed(body ? classifyError(body) : classifyClose(ev.code, ev.reason, options.registry), body, opened);
         };
       },
       (error: unknown) => {

@@ -3,7 +3,7 @@
  * clients, every wait bounded, everything registered for cleanup in `afterEach`.
  */
 import type { AddressInfo } from 'node:net';
-import type { ErrorRoute, Failure, Logger } from '@faultline/core';
+import type { BuiltinName, ErrorRoute, Failure, Logger } from '@faultline/core';
 import { afterEach } from 'vitest';
 import { type ServerOptions, WebSocket, WebSocketServer } from 'ws';
 import {
@@ -223,7 +223,7 @@ export function req(event: string, data: unknown, id: string, extra: Record<stri
   return { type: 'request', event, data, meta: { request_id: id, ...extra } };
 }
 
-export interface TestClient<N extends string = string> {
+export interface TestClient<N extends string = BuiltinName> {
   client: FaultlineClient<N>;
   states: StateChange[];
   successes: { location: string; durationMs?: number | undefined }[];
@@ -233,13 +233,13 @@ export interface TestClient<N extends string = string> {
 }
 
 /** A Faultline client over `ws`, recording its states and notifications; closed after the test. */
-export function faultlineClient(
-  options: Omit<ClientOptions, 'WebSocket'> & { WebSocket?: WebSocketConstructor },
-): TestClient {
+export function faultlineClient<N extends string = BuiltinName>(
+  options: Omit<ClientOptions<N>, 'WebSocket'> & { WebSocket?: WebSocketConstructor },
+): TestClient<N> {
   const states: StateChange[] = [];
   const successes: TestClient['successes'] = [];
   const errors: TestClient['errors'] = [];
-  const client = createClient({
+  const client = createClient<N>({
     WebSocket: WebSocket as unknown as WebSocketConstructor,
     logger: recordingLogger(),
     lazy: true,

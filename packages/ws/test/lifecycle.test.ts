@@ -1,4 +1,4 @@
-import { createMemoryIdempotencyStore, FaultlineError } from '@faultline/core';
+import { createMemoryIdempotencyStore, defineCodes, FaultlineError } from '@faultline/core';
 import { describe, expect, it } from 'vitest';
 import { createServer } from '../src/server.js';
 import {
@@ -112,6 +112,20 @@ describe('closing', () => {
     const p = await paced.reached('reconnecting');
     expect(p.reason).toMatchObject({ name: 'RATE_LIMITED', retryAfterMs: 700 });
     expect(p.nextRetryInMs).toBeGreaterThanOrEqual(700);
+  });
+
+  it("classifies a close with an application code by the client's registry", async () => {
+    const registry = defineCodes({ ROOM_CLOSED: { code: 4100, message: 'Room closed', recovery: 'none' } });
+    const { wss, url } = await startRawServer();
+    wss.on('connection', (ws) => ws.close(4100, ''));
+    const typed = faultlineClient({ url, registry, reconnect: fast });
+    const closed = await typed.reached('closed');
+    expect(closed.reason).toMatchObject({ name: 'ROOM_CLOSED', code: 4100, recoverable: false });
+    expect(typed.client.isError(closed.reason, 'ROOM_CLOSED')).toBe(true);
+    // Without the registry the code is unknown: reconnect with backoff (the budget bounds it).
+    const untyped = faultlineClient({ url, reconnect: fast });
+    const change = await untyped.reached('reconnecting');
+    expect(change.reason).toMatchObject({ code: 4100, recovery: 'reconnect' });
   });
 
   it('a server that drops every connection cannot drive a reconnect storm: the retry budget paces it', async () => {
