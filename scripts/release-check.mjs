@@ -50,13 +50,20 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const templatesDir = join(root, 'scripts', 'release-check');
 
 /**
- * Adapters and what a user installs next to them. Versions of host libraries come from the
- * adapter's published peerDependencies (what we claim to support), else `latest`.
+ * Adapters and what a user installs next to them: `extras` are other @faultline packages (at the
+ * snapshot version; the Fastify websocket route is talked to with the ws client), `hosts` are
+ * third-party libraries, at the range the installed @faultline packages declare as peers (what we
+ * claim to support), else `latest`.
  */
 const ADAPTERS = [
-  { pkg: '@faultline/ws', template: 'ws.mjs', hosts: ['ws'] },
-  { pkg: '@faultline/socket.io', template: 'socket.io.mjs', hosts: ['socket.io', 'socket.io-client'] },
-  { pkg: '@faultline/fastify', template: 'fastify.mjs', hosts: ['fastify', '@fastify/websocket'] },
+  { pkg: '@faultline/ws', template: 'ws.mjs', extras: [], hosts: ['ws'] },
+  { pkg: '@faultline/socket.io', template: 'socket.io.mjs', extras: [], hosts: ['socket.io', 'socket.io-client'] },
+  {
+    pkg: '@faultline/fastify',
+    template: 'fastify.mjs',
+    extras: ['@faultline/ws'],
+    hosts: ['fastify', '@fastify/websocket', 'ws'],
+  },
 ];
 
 const { values: opts } = parseArgs({
@@ -578,24 +585,35 @@ async function main() {
       return packages.map((p) => p.manifest.name).join(', ');
     })) &&
     (await step('version', async () => {
-      // A changeset naming every public package, so each gets a snapshot even when the repo has no
-      // pending changesets (right after a release).
+      // Published packages version together (changesets `fixed`). To prove it, the pending
+      // changesets of the clone are replaced by one that bumps only a package no other public
+      // package depends on: every public package must still get the snapshot version.
       const names = packages.map((p) => p.manifest.name);
+      const dependedOn = new Set(
+        packages.flatMap((p) => Object.keys({ ...p.manifest.dependencies, ...p.manifest.peerDependencies })),
+      );
+      const leaf = names.find((n) => !dependedOn.has(n)) ?? names[0];
+      const changesetDir = join(repo, '.changeset');
+      for (const file of readdirSync(changesetDir)) {
+        if (file.endsWith('.md') && file.toLowerCase() !== 'readme.md') rmSync(join(changesetDir, file));
+      }
       writeFileSync(
-        join(repo, '.changeset', 'release-check-snapshot.md'),
-        `---\n${names.map((n) => `${JSON.stringify(n)}: patch`).join('\n')}\n---\n\nRelease check snapshot.\n`,
+        join(changesetDir, 'release-check.md'),
+        `---\n${JSON.stringify(leaf)}: patch\n---\n\nRelease check.\n`,
       );
       await must('pnpm', ['exec', 'changeset', 'version', '--snapshot', 'check'], { timeoutMs: 120_000 });
       packages = publicPackages();
       const versions = new Set(packages.map((p) => p.manifest.version));
       if (versions.size !== 1) {
         throw new StepError(
-          `packages did not version together: ${packages.map((p) => `${p.manifest.name}@${p.manifest.version}`).join(', ')}`,
+          `a changeset for ${leaf} alone did not version every public package: ` +
+            `${packages.map((p) => `${p.manifest.name}@${p.manifest.version}`).join(', ')}\n` +
+            'published packages version together: list them all in "fixed" of .changeset/config.json',
         );
       }
       version = [...versions][0];
       if (!/^0\.0\.0-check-\d+$/.test(version)) throw new StepError(`unexpected snapshot version ${version}`);
-      return version;
+      return `${version} (changeset for ${leaf} alone; fixed group versioned all ${names.length})`;
     })) &&
     (await step('registry', async () => {
       const note = await registryStart;
@@ -704,10 +722,17 @@ async function consumer(adapter, version) {
   const manifest = readJson(join(dir, 'package.json'));
   writeJson(join(dir, 'package.json'), { ...manifest, type: 'module', private: true });
 
-  const peers = readJson(join(repo, 'packages', ...packagesDirOf(adapter.pkg), 'package.json')).peerDependencies ?? {};
+  const published = publicPackages();
+  const ours = [adapter.pkg, ...adapter.extras];
+  const missing = ours.filter((name) => !published.some((p) => p.manifest.name === name));
+  if (missing.length) throw new StepError(`not published: ${missing.join(', ')}`);
+  const peers = Object.assign(
+    {},
+    ...ours.map((name) => published.find((p) => p.manifest.name === name).manifest.peerDependencies ?? {}).reverse(),
+  );
   const specs = [
     `@faultline/core@${version}`,
-    `${adapter.pkg}@${version}`,
+    ...ours.map((name) => `${name}@${version}`),
     ...adapter.hosts.map((h) => `${h}@${peers[h] ?? 'latest'}`),
   ];
   process.stdout.write(`    npm install ${specs.join(' ')}\n`);
@@ -722,7 +747,7 @@ async function consumer(adapter, version) {
 
   const nodeModules = join(dir, 'node_modules');
   const problems = [];
-  for (const name of ['@faultline/core', adapter.pkg]) {
+  for (const name of ['@faultline/core', ...ours]) {
     const copies = findInstalls(nodeModules, name);
     const versions = copies.map((c) => readJson(join(c, 'package.json')).version);
     if (copies.length !== 1) problems.push(`${name}: ${copies.length} copies installed (${versions.join(', ')})`);
@@ -743,12 +768,6 @@ async function consumer(adapter, version) {
     );
   }
   return `installed by name with ${hostVersions.join(', ')}; request + NOT_FOUND ok`;
-}
-
-/** packages/<dir> of a package name in the clone. */
-function packagesDirOf(pkg) {
-  const found = publicPackages().find((p) => p.manifest.name === pkg);
-  return [relative(join(repo, 'packages'), found.dir)];
 }
 
 try {
