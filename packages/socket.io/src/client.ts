@@ -174,6 +174,8 @@ type AckCallback = ((err: unknown, body?: unknown, result?: unknown, meta?: unkn
   withError?: boolean;
 };
 
+const NO_OPTIONS = Object.freeze({});
+
 const isBudget = (v: unknown): v is RetryBudget => typeof (v as RetryBudget | undefined)?.take === 'function';
 
 function randomKey(): string {
@@ -219,6 +221,8 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     options.errorRoute ?? loggingErrorRoute(options.logger ?? consoleLogger),
   );
   const observer = options.observer;
+  // Timing a request costs two clock reads: only when someone listens.
+  const timed = observer?.success !== undefined;
   const budget = isBudget(options.budget) ? options.budget : createRetryBudget(options.budget);
   const reconnects = options.reconnect !== false;
   const planner = createRetryPlanner({ backoff: options.reconnect || {}, budget });
@@ -308,7 +312,7 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
       if (body === null || body === undefined) {
         if (tracker.resolve(id, result)) {
           entries.delete(id);
-          notifier.success(`Request#${entry.event}`, now() - entry.started);
+          if (timed) notifier.success(`Request#${entry.event}`, now() - entry.started);
         }
         return;
       }
@@ -332,17 +336,23 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
   };
 
   const once = (event: string, data: unknown, opts: RequestOptions, key: string | undefined): Promise<unknown> => {
-    const tracked = tracker.track(event, {
-      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
-      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-    });
+    const tracked = tracker.track(
+      event,
+      opts.signal === undefined
+        ? opts.timeoutMs === undefined
+          ? NO_OPTIONS
+          : { timeoutMs: opts.timeoutMs }
+        : opts.timeoutMs === undefined
+          ? { signal: opts.signal }
+          : { timeoutMs: opts.timeoutMs, signal: opts.signal },
+    );
     const id = tracked.id;
     const entry: Entry = {
       id,
       event,
       data,
       meta: key === undefined ? undefined : { idempotency_key: key },
-      started: now(),
+      started: timed ? now() : 0,
       sent: false,
       ackId: -1,
     };

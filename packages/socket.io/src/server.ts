@@ -17,6 +17,7 @@ import {
   FaultlineError,
   type Json,
   type Location,
+  type Outcome,
   PING_EVENT,
   type ProtocolServer,
   type ProtocolServerOptions,
@@ -212,6 +213,8 @@ export function attach<
   });
   const { notifier, logger, registry } = engine;
   const observer = options.observer;
+  // Timing a request costs two clock reads: only when someone listens.
+  const timed = observer?.success !== undefined;
   const limits: DecodeLimits = { ...DEFAULT_DECODE_LIMITS, ...options.limits };
   const maxBadFrames = options.maxBadFrames ?? 20;
   const badFrameWindowMs = options.badFrameWindowMs ?? 10_000;
@@ -377,36 +380,34 @@ export function attach<
     bySocket.set(socket, conn);
     connections.add(conn);
 
-    const answer = (event: string, requestId: string, ack: AckFn, started: number) => {
-      const location: Location = `Request#${event}`;
-      return (outcome: Awaited<ReturnType<ProtocolServer<Auth>['dispatch']>>): void => {
-        try {
-          if (outcome.ok) {
-            try {
-              if (outcome.data === undefined) ack(null);
-              else ack(null, outcome.data);
-            } catch (thrown) {
-              // A result Socket.IO cannot encode (BigInt, cycle): still exactly one answer.
-              const err = FaultlineError.from(thrown, { registry });
-              logUnknown(
-                err,
-                { request_id: requestId, event, connection_id: socket.id },
-                `faultline: handler ${event} failed`,
-              );
-              const body: ErrorBody = { ...toErrorBody(err), executed: 'yes' };
-              ack(body, null, errorMeta(requestId));
-              notifyError(location, body, requestId);
-              return;
-            }
-            notifier.success(location, now() - started);
-          } else {
-            ack(outcome.error, null, errorMeta(requestId));
-            notifyError(location, outcome.error, requestId);
+    /** Sends a dispatch outcome as the ack: exactly one answer, whatever the result holds. */
+    const answer = (outcome: Outcome, event: string, requestId: string, ack: AckFn, started: number): void => {
+      try {
+        if (outcome.ok) {
+          try {
+            if (outcome.data === undefined) ack(null);
+            else ack(null, outcome.data);
+          } catch (thrown) {
+            // A result Socket.IO cannot encode (BigInt, cycle): still exactly one answer.
+            const err = FaultlineError.from(thrown, { registry });
+            logUnknown(
+              err,
+              { request_id: requestId, event, connection_id: socket.id },
+              `faultline: handler ${event} failed`,
+            );
+            const body: ErrorBody = { ...toErrorBody(err), executed: 'yes' };
+            ack(body, null, errorMeta(requestId));
+            notifyError(`Request#${event}`, body, requestId);
+            return;
           }
-        } catch (thrown) {
-          notifier.unhandled(location, thrown);
+          if (timed) notifier.success(`Request#${event}`, now() - started);
+        } else {
+          ack(outcome.error, null, errorMeta(requestId));
+          notifyError(`Request#${event}`, outcome.error, requestId);
         }
-      };
+      } catch (thrown) {
+        notifier.unhandled(`Request#${event}`, thrown);
+      }
     };
 
     const onRequest = (event: string, data: unknown, meta: unknown, ack: AckFn): void => {
@@ -434,10 +435,10 @@ export function attach<
         badInput(socket, checked.error, checked.requestId, ack);
         return;
       }
-      const started = now();
-      engine
-        .dispatch(conn, limiter, { event, data, requestId, idempotencyKey: key })
-        .then(answer(event, requestId, ack, started), (thrown: unknown) => {
+      const started = timed ? now() : 0;
+      engine.dispatch(conn, limiter, { event, data, requestId, idempotencyKey: key }).then(
+        (outcome) => answer(outcome, event, requestId, ack, started),
+        (thrown: unknown) => {
           // Only a custom idempotency store can reject: the client still gets one outcome.
           const err = FaultlineError.from(thrown, { registry });
           logUnknown(
@@ -445,8 +446,9 @@ export function attach<
             { request_id: requestId, event, connection_id: socket.id },
             `faultline: handler ${event} failed`,
           );
-          answer(event, requestId, ack, started)({ ok: false, error: toErrorBody(err) });
-        });
+          answer({ ok: false, error: toErrorBody(err) }, event, requestId, ack, started);
+        },
+      );
     };
 
     const onEvent = (event: string, args: unknown[]): void => {

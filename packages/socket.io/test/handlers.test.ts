@@ -3,10 +3,11 @@
  * throws, bad input. Each scenario runs over the websocket and the polling transport.
  */
 import { bodyOf, FaultlineError, toErrorBody } from '@faultline/core';
+import type { Server } from 'socket.io';
 import type { Socket } from 'socket.io-client';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { createClient } from '../src/client.js';
-import { ERROR_EVENT, type FaultlineAck } from '../src/server.js';
+import { attach, ERROR_EVENT, type FaultlineAck } from '../src/server.js';
 import {
   connected,
   connectSocket,
@@ -304,5 +305,16 @@ describe.each(TRANSPORTS)('handlers over %s', (transport) => {
     expectTypeOf(client.request<'join'>).returns.toEqualTypeOf<Promise<{ members: number }>>();
     client.close();
     await pending;
+    // Only compiled, never run: a second attach on the same server would answer twice.
+    const typedServer = () =>
+      attach(s.io as unknown as Server<ClientToServer>, {
+        handlers: {
+          join: (data) => {
+            expectTypeOf(data).toEqualTypeOf<{ room: string }>();
+            return { members: 1 };
+          },
+        },
+      });
+    expectTypeOf(typedServer).toBeFunction();
   });
 });
