@@ -1,0 +1,40 @@
+/**
+ * @faultline/fastify: a Fastify 5 plugin that answers every HTTP failure with the Faultline error
+ * envelope (or RFC 9457 Problem Details on request). See PROTOCOL.md §11. The fetch client is the
+ * `@faultline/fastify/client` entry point.
+ * @packageDocumentation
+ */
+
+export {
+  acceptsProblem,
+  codeNameForStatus,
+  DEFAULT_PROBLEM_TYPE_BASE,
+  formatRetryAfter,
+  httpStatusOf,
+  PROBLEM_JSON,
+  type ProblemDetails,
+  parseRetryAfter,
+  problemToBody,
+  toProblem,
+} from './http.js';
+export {
+  checkOptions,
+  type FaultlineFastify,
+  type FaultlineFastifyOptions,
+  faultline,
+  faultline as default,
+  frameworkErrors,
+  type ResolvedError,
+} from './plugin.js';
+export { createRedactor, REDACTED, type Redactor } from './redact.js';
+export {
+  isStandardSchema,
+  MAX_VIOLATIONS,
+  type RequestPart,
+  type StandardSchemaParts,
+  type StandardSchemaV1,
+  safeMessage,
+  standardSchema,
+  toViolations,
+  type Violation,
+} from './validation.js';

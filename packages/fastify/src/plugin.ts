@@ -1,0 +1,349 @@
+/**
+ * The Fastify plugin's HTTP half (PROTOCOL.md §11): one error handler and one not-found handler
+ * that answer every failure with the Faultline error envelope, or with RFC 9457 Problem Details
+ * when the client asks for `application/problem+json`.
+ */
+import {
+  bodyOf,
+  codes,
+  type DetailLimits,
+  type ErrorBody,
+  errorFrame,
+  FaultlineError,
+  type FaultlineErrorOptions,
+  type Json,
+  type RegistryLike,
+  toErrorBody,
+} from '@faultline/core';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+import fp from 'fastify-plugin';
+import {
+  acceptsProblem,
+  codeNameForStatus,
+  DEFAULT_PROBLEM_TYPE_BASE,
+  formatRetryAfter,
+  httpStatusOf,
+  PROBLEM_JSON,
+  parseRetryAfter,
+  toProblem,
+} from './http.js';
+import { createRedactor, type Redactor } from './redact.js';
+import { splitStandardSchemas, toViolations, validationError } from './validation.js';
+
+/** Options of the plugin. Checked at registration: a wrong one fails `app.ready()` with its name. */
+export interface FaultlineFastifyOptions {
+  /** The application's codes (from `defineCodes`). @default the built-in codes */
+  registry?: RegistryLike;
+  /** Install a not-found handler that answers NOT_FOUND. Turn off if you set your own. @default true */
+  notFound?: boolean;
+  /**
+   * Answer `Accept: application/problem+json` with RFC 9457 Problem Details. `typeBase` prefixes
+   * the code name to make the problem `type` URI. @default true, typeBase `urn:faultline:error:`
+   */
+  problemDetails?: boolean | { typeBase?: string };
+  /**
+   * Keys (any depth, case-insensitive) or dotted paths (from the thrown value, `*` for any key)
+   * masked in the log entry of an unknown throw. Pino's own `redact` option also works.
+   * @example ['password', 'authorization', 'config.headers.cookie']
+   */
+  redact?: readonly string[];
+  /**
+   * Validate Standard Schema parts of route `schema`s (zod, valibot...) for routes added after the
+   * plugin, through {@link standardSchema}. @default true
+   */
+  standardSchema?: boolean;
+  /** Bounds on `details` sent on the wire. @default core's DEFAULT_DETAIL_LIMITS */
+  detailLimits?: DetailLimits;
+}
+
+/** What an error becomes on the wire. */
+export interface ResolvedError {
+  body: ErrorBody;
+  status: number;
+}
+
+/** The `fastify.faultline` decorator. */
+export interface FaultlineFastify {
+  /** The registry the plugin maps codes with. */
+  readonly registry: RegistryLike;
+  /** The body and HTTP status anything thrown maps to, as the error handler computes them. */
+  resolve(error: unknown): ResolvedError;
+  /** Answers `reply` with `error`, exactly as the error handler would (logging unknown throws). */
+  send(reply: FastifyReply, error: unknown): FastifyReply;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Faultline's error mapping, for handlers and hooks that answer errors themselves. */
+    faultline: FaultlineFastify;
+  }
+  interface FastifyReply {
+    /**
+     * Answers with a Faultline error without throwing (the cheapest error path): a Faultline
+     * error, a registered name and options, or anything else (answered as INTERNAL and logged).
+     *
+     * @example
+     * return reply.fail('NOT_FOUND', { message: 'Room not found', details: { room } });
+     */
+    fail(error: unknown): FastifyReply;
+    fail(name: string, options: Omit<FaultlineErrorOptions, 'registry'>): FastifyReply;
+  }
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const PROBLEM_TYPE = `${PROBLEM_JSON}; charset=utf-8`;
+const MAX_PATH = 256;
+
+/** Fastify's own errors whose meaning is known: mapped to a code and a stable `details.reason`. */
+const FASTIFY_CODES: Readonly<Record<string, readonly [name: string, reason: string]>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ['PAYLOAD_TOO_LARGE', 'body_too_large'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 'unsupported_media_type'],
+  FST_ERR_CTP_INVALID_JSON_BODY: ['BAD_REQUEST', 'malformed_json'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: ['BAD_REQUEST', 'empty_json_body'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['BAD_REQUEST', 'invalid_content_length'],
+  FST_ERR_BAD_URL: ['BAD_REQUEST', 'bad_url'],
+  FST_ERR_MAX_PARAM_LENGTH: ['BAD_REQUEST', 'param_too_long'],
+};
+
+/** Keys Fastify itself puts in a plugin's options (`register(plugin, { prefix })`). */
+const REGISTER_KEYS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'logSerializers', 'contextConfig']);
+const OPTION_KEYS: ReadonlySet<string> = new Set([
+  'registry',
+  'notFound',
+  'problemDetails',
+  'redact',
+  'standardSchema',
+  'detailLimits',
+]);
+
+function fail(message: string): never {
+  throw new TypeError(`@faultline/fastify: ${message}`);
+}
+
+/** Checks the plugin options; throws a TypeError naming the option at fault. */
+export function checkOptions(options: unknown): FaultlineFastifyOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object') fail('options must be an object');
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!OPTION_KEYS.has(key) && !REGISTER_KEYS.has(key)) {
+      fail(`unknown option ${JSON.stringify(key)} (known: ${[...OPTION_KEYS].join(', ')})`);
+    }
+  }
+  const r = o.registry as Partial<RegistryLike> | undefined;
+  if (r !== undefined && (typeof r?.byCode !== 'function' || typeof r?.lookupName !== 'function')) {
+    fail('registry must be a Faultline registry (from defineCodes)');
+  }
+  for (const key of ['notFound', 'standardSchema'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'boolean') fail(`${key} must be a boolean`);
+  }
+  const pd = o.problemDetails;
+  if (pd !== undefined && typeof pd !== 'boolean') {
+    if (typeof pd !== 'object' || pd === null) fail('problemDetails must be a boolean or { typeBase }');
+    const base = (pd as { typeBase?: unknown }).typeBase;
+    if (base !== undefined && (typeof base !== 'string' || base.length === 0)) {
+      fail('problemDetails.typeBase must be a non-empty string');
+    }
+  }
+  if (o.redact !== undefined) {
+    if (!Array.isArray(o.redact) || o.redact.some((k) => typeof k !== 'string' || k.length === 0)) {
+      fail('redact must be an array of non-empty strings');
+    }
+  }
+  const limits = o.detailLimits as Record<string, unknown> | undefined;
+  if (limits !== undefined) {
+    if (typeof limits !== 'object' || limits === null) fail('detailLimits must be an object');
+    for (const key of ['maxDepth', 'maxKeys', 'maxString', 'maxNodes']) {
+      const v = limits[key];
+      if (!(Number.isInteger(v) && (v as number) > 0)) fail(`detailLimits.${key} must be a positive integer`);
+    }
+  }
+  return o as FaultlineFastifyOptions;
+}
+
+/** The request path without its query string (which may carry tokens), bounded. */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  return path.length > MAX_PATH ? path.slice(0, MAX_PATH) : path;
+}
+
+interface ErrorLike {
+  code?: unknown;
+  statusCode?: unknown;
+  status?: unknown;
+  validation?: unknown;
+  validationContext?: unknown;
+}
+
+function errorStatus(e: ErrorLike): number | undefined {
+  const s = typeof e.statusCode === 'number' ? e.statusCode : e.status;
+  return typeof s === 'number' && Number.isInteger(s) && s >= 400 && s <= 599 ? s : undefined;
+}
+
+async function faultlinePlugin(fastify: FastifyInstance, rawOptions: FaultlineFastifyOptions): Promise<void> {
+  const options = checkOptions(rawOptions);
+  const registry = options.registry ?? codes;
+  const problemDetails = options.problemDetails ?? true;
+  const typeBase =
+    typeof problemDetails === 'object'
+      ? (problemDetails.typeBase ?? DEFAULT_PROBLEM_TYPE_BASE)
+      : DEFAULT_PROBLEM_TYPE_BASE;
+  const redactor: Redactor | undefined =
+    options.redact !== undefined && options.redact.length > 0 ? createRedactor(options.redact) : undefined;
+  const bodyOptions = options.detailLimits === undefined ? {} : { limits: options.detailLimits };
+
+  /** Maps anything thrown; the second value is what to log, if anything. */
+  const classify = (error: unknown, reply: FastifyReply | undefined): [ResolvedError, unknown] => {
+    if (FaultlineError.is(error)) {
+      const body = toErrorBody(error, bodyOptions);
+      const status = httpStatusOf(body.code, registry);
+      // A deliberate INTERNAL (or other 5xx) wrapping a foreign error: its cause is for the log.
+      const cause = error.cause;
+      return [{ body, status }, status >= 500 && cause !== undefined && !FaultlineError.is(cause) ? cause : undefined];
+    }
+    const e = (typeof error === 'object' && error !== null ? error : {}) as ErrorLike;
+    const part = typeof e.validationContext === 'string' ? e.validationContext : 'body';
+    if (Array.isArray(e.validation)) {
+      const err = validationError(toViolations(e.validation, part), e.validation.length);
+      return [{ body: toErrorBody(err), status: httpStatusOf(err.code, registry) }, undefined];
+    }
+    if (e.code === 'FST_ERR_VALIDATION') {
+      // A custom validator compiler returned an Error: its message is not ours to echo.
+      const body = bodyOf(
+        'BAD_REQUEST',
+        { message: `Invalid ${part}`, details: { in: part }, executed: 'no' },
+        registry,
+      );
+      return [{ body, status: 400 }, undefined];
+    }
+    const known = typeof e.code === 'string' ? FASTIFY_CODES[e.code] : undefined;
+    if (known !== undefined) {
+      const body = bodyOf(known[0], { details: { reason: known[1] }, executed: 'no' }, registry);
+      return [{ body, status: httpStatusOf(body.code, registry) }, undefined];
+    }
+    const status = errorStatus(e);
+    if (status !== undefined && status < 500) {
+      // A 4xx from Fastify or another plugin: its message may quote the request (a URL, a content
+      // type), so the registry's message goes out instead. Throw a FaultlineError to say more.
+      const name = codeNameForStatus(status);
+      const extra: { retry_after_ms?: number } = {};
+      if (name === 'RATE_LIMITED' && reply !== undefined) {
+        // @fastify/rate-limit sets Retry-After on the reply before throwing its 429.
+        const header = reply.getHeader('retry-after');
+        const ms = parseRetryAfter(typeof header === 'number' ? String(header) : (header as string | undefined));
+        if (ms !== undefined) extra.retry_after_ms = ms;
+      }
+      const body = bodyOf(name, extra, registry);
+      return [{ body, status: httpStatusOf(body.code, registry) }, undefined];
+    }
+    const err = FaultlineError.from(error, { registry });
+    return [{ body: toErrorBody(err, bodyOptions), status: httpStatusOf(err.code, registry) }, error];
+  };
+
+  const write = (reply: FastifyReply, body: ErrorBody, status: number): FastifyReply => {
+    const request = reply.request;
+    reply.code(status);
+    if (body.retry_after_ms !== undefined) reply.header('retry-after', formatRetryAfter(body.retry_after_ms));
+    const id = String(request.id);
+    if (problemDetails !== false && acceptsProblem(request.headers.accept)) {
+      const problem = toProblem(body, { status, typeBase, instance: pathOf(request.url), requestId: id });
+      return reply.type(PROBLEM_TYPE).send(JSON.stringify(problem));
+    }
+    return reply.type(JSON_TYPE).send(JSON.stringify(errorFrame(body, id)));
+  };
+
+  const logUnknown = (request: FastifyRequest, cause: unknown, body: ErrorBody): void => {
+    request.log.error(
+      { err: redactor === undefined ? cause : redactor(cause), request_id: String(request.id), code: body.name },
+      `faultline: unhandled error in ${request.method} ${request.routeOptions?.url ?? pathOf(request.url)}`,
+    );
+  };
+
+  const send = (reply: FastifyReply, error: unknown): FastifyReply => {
+    if (reply.sent) return reply;
+    let resolved: ResolvedError;
+    let cause: unknown;
+    try {
+      [resolved, cause] = classify(error, reply);
+    } catch (thrown) {
+      // Mapping must never fail the answer; this path means a bug here, so log it too.
+      resolved = { body: bodyOf('INTERNAL', { executed: 'maybe' }, registry), status: 500 };
+      cause = thrown;
+    }
+    if (cause !== undefined) logUnknown(reply.request, cause, resolved.body);
+    return write(reply, resolved.body, resolved.status);
+  };
+
+  const api: FaultlineFastify = {
+    registry,
+    resolve: (error) => classify(error, undefined)[0],
+    send,
+  };
+  fastify.decorate('faultline', api);
+  fastify.decorateReply(
+    'fail',
+    function faultlineFail(this: FastifyReply, error: unknown, opts?: FaultlineErrorOptions) {
+      if (typeof error === 'string') {
+        return send(this, new FaultlineError(error, { ...opts, registry }));
+      }
+      return send(this, error);
+    },
+  );
+
+  fastify.setErrorHandler(function faultlineErrorHandler(error: unknown, _request, reply) {
+    // Our status wins: `reply.code()` is set from the registry, whatever `statusCode` the error has.
+    send(reply, error);
+  });
+
+  if (options.notFound !== false) {
+    fastify.setNotFoundHandler(function faultlineNotFound(request, reply) {
+      const details: { [key: string]: Json } = { method: request.method, path: pathOf(request.url) };
+      write(reply, bodyOf('NOT_FOUND', { message: 'Route not found', details, executed: 'no' }, registry), 404);
+    });
+  }
+
+  if (options.standardSchema !== false) {
+    fastify.addHook('onRoute', (route) => {
+      const schema = route.schema as Record<string, unknown> | undefined;
+      if (typeof schema !== 'object' || schema === null) return;
+      const split = splitStandardSchemas(schema);
+      if (split === undefined) return;
+      route.schema = split.schema as FastifySchema;
+      const existing = route.preValidation as unknown;
+      const hooks = existing === undefined ? [] : Array.isArray(existing) ? existing : [existing];
+      route.preValidation = [split.hook, ...hooks] as NonNullable<typeof route.preValidation>;
+    });
+  }
+}
+
+/**
+ * The Faultline plugin for Fastify 5. Register it before your routes (`await app.register(...)`):
+ * the error handler and not-found handler cover the whole app (it is not encapsulated), and
+ * Standard Schema route schemas are picked up for routes added after it.
+ *
+ * @example
+ * const app = Fastify({ logger: true });
+ * await app.register(faultline, { registry });
+ * app.get('/rooms/:id', async (req) => { throw new FaultlineError('NOT_FOUND', { details: { room: req.params.id } }); });
+ */
+export const faultline = fp(faultlinePlugin, { name: '@faultline/fastify', fastify: '5.x' });
+
+/**
+ * Fastify's `frameworkErrors` option, for the few errors Fastify answers before any handler runs
+ * (a malformed URL, an over-long path parameter): `Fastify({ frameworkErrors })` answers them in
+ * the envelope too, using the plugin's settings once it is registered.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const api = (request.server as FastifyInstance & { faultline?: FaultlineFastify }).faultline;
+  if (api !== undefined) {
+    api.send(reply, error);
+    return;
+  }
+  const status = errorStatus(error as ErrorLike) ?? 500;
+  const body = bodyOf(codeNameForStatus(status));
+  reply
+    .code(httpStatusOf(body.code))
+    .type(JSON_TYPE)
+    .send(JSON.stringify(errorFrame(body, String(request.id))));
+}
