@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'apps/*'],
+    projects: ['packages/*', 'apps/*', 'conformance'],
     // Packages may not have tests yet; an empty run must not fail CI.
     passWithNoTests: true,
   },
