@@ -172,8 +172,10 @@ export function toConnectError(error: unknown): ConnectError {
 
 const PLACEHOLDER_BODY = bodyOf('INTERNAL');
 
+// Request ids are unique per process and distinct across processes, for the server log.
+const ID_PREFIX = `q${Math.random().toString(36).slice(2, 8)}.`;
 let requestSeq = 0;
-const nextRequestId = (): string => `q${(++requestSeq).toString(36)}`;
+const nextRequestId = (): string => ID_PREFIX + (++requestSeq).toString(36);
 
 /** Extra time Socket.IO keeps a server request's ack callback after core's tracker timed it out. */
 const ACK_CLEANUP_GRACE_MS = 1000;

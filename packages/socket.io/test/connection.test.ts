@@ -145,6 +145,12 @@ describe.each(TRANSPORTS)('connection over %s', (transport) => {
       handlers: { echo: (d: unknown) => d, slow: () => sleep(100).then(() => 'finished') },
     });
     const { client, observer, states } = makeClient(s.url, transports);
+    const attempts: number[] = [];
+    const record = observer.success;
+    observer.success = (e) => {
+      if (e.location === 'Reconnect#Attempt') attempts.push(Date.now());
+      record?.(e);
+    };
     await untilState(client, 'open');
     const running = client.request('slow');
     await sleep(20);
@@ -162,6 +168,10 @@ describe.each(TRANSPORTS)('connection over %s', (transport) => {
     expect(change?.detail).toBe('io server disconnect');
     expect(change?.nextRetryInMs).toBeGreaterThanOrEqual(notice?.error.retryAfterMs ?? 0);
     expect(notice?.error.retryAfterMs).toBeLessThan(300);
+    // The attempt itself waits that long.
+    await waitFor(() => observer.successes.some((e) => e.location === 'Reconnect#Attempt'), 3000, 'attempt');
+    const attemptAt = attempts[0] as number;
+    expect(attemptAt - (change?.at ?? 0)).toBeGreaterThanOrEqual((change?.nextRetryInMs ?? 0) - 5);
 
     // The old server goes away; a new one comes up on the same port. The client finds it.
     await closeServer(s.io);
