@@ -193,14 +193,20 @@ async function faultlinePlugin(fastify: FastifyInstance, rawOptions: FaultlineFa
     options.redact !== undefined && options.redact.length > 0 ? createRedactor(options.redact) : undefined;
   const bodyOptions = options.detailLimits === undefined ? {} : { limits: options.detailLimits };
 
-  /** Maps anything thrown; the second value is what to log, if anything. */
-  const classify = (error: unknown, reply: FastifyReply | undefined): [ResolvedError, unknown] => {
+  /** Maps anything thrown; `log` holds what to log (the original throw), when anything. */
+  const classify = (
+    error: unknown,
+    reply: FastifyReply | undefined,
+  ): [ResolvedError, { cause: unknown } | undefined] => {
     if (FaultlineError.is(error)) {
       const body = toErrorBody(error, bodyOptions);
       const status = httpStatusOf(body.code, registry);
       // A deliberate INTERNAL (or other 5xx) wrapping a foreign error: its cause is for the log.
       const cause = error.cause;
-      return [{ body, status }, status >= 500 && cause !== undefined && !FaultlineError.is(cause) ? cause : undefined];
+      return [
+        { body, status },
+        status >= 500 && cause !== undefined && !FaultlineError.is(cause) ? { cause } : undefined,
+      ];
     }
     const e = (typeof error === 'object' && error !== null ? error : {}) as ErrorLike;
     const part = typeof e.validationContext === 'string' ? e.validationContext : 'body';
@@ -238,7 +244,7 @@ async function faultlinePlugin(fastify: FastifyInstance, rawOptions: FaultlineFa
       return [{ body, status: httpStatusOf(body.code, registry) }, undefined];
     }
     const err = FaultlineError.from(error, { registry });
-    return [{ body: toErrorBody(err, bodyOptions), status: httpStatusOf(err.code, registry) }, error];
+    return [{ body: toErrorBody(err, bodyOptions), status: httpStatusOf(err.code, registry) }, { cause: error }];
   };
 
   const write = (reply: FastifyReply, body: ErrorBody, status: number): FastifyReply => {
@@ -263,15 +269,15 @@ async function faultlinePlugin(fastify: FastifyInstance, rawOptions: FaultlineFa
   const send = (reply: FastifyReply, error: unknown): FastifyReply => {
     if (reply.sent) return reply;
     let resolved: ResolvedError;
-    let cause: unknown;
+    let log: { cause: unknown } | undefined;
     try {
-      [resolved, cause] = classify(error, reply);
+      [resolved, log] = classify(error, reply);
     } catch (thrown) {
       // Mapping must never fail the answer; this path means a bug here, so log it too.
       resolved = { body: bodyOf('INTERNAL', { executed: 'maybe' }, registry), status: 500 };
-      cause = thrown;
+      log = { cause: thrown };
     }
-    if (cause !== undefined) logUnknown(reply.request, cause, resolved.body);
+    if (log !== undefined) logUnknown(reply.request, log.cause, resolved.body);
     return write(reply, resolved.body, resolved.status);
   };
 

@@ -305,6 +305,28 @@ describe('unknown throws', () => {
     expect(entry.err.stack).toContain('http.test.ts');
   });
 
+  it('answers and logs throws that are not errors (a string, undefined)', async () => {
+    const { lines, logger } = captureLogs();
+    const app = await build(
+      (a) => {
+        a.get('/string', async () => {
+          throw `token ${SECRET}`;
+        });
+        a.get('/undefined', async () => {
+          throw undefined;
+        });
+      },
+      { fastify: { logger } },
+    );
+    for (const url of ['/string', '/undefined']) {
+      const res = await app.inject({ url });
+      expect(res.statusCode).toBe(500);
+      expect(res.body).not.toContain('hunter2');
+      expect(res.json().data.name).toBe('INTERNAL');
+    }
+    expect(lines.filter((l) => l.level >= 50)).toHaveLength(2);
+  });
+
   it('maps a non-Faultline 5xx to INTERNAL without its message', async () => {
     const { url } = await start((app) => {
       app.get('/x', async () => {
