@@ -189,37 +189,87 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
   const logFailure = (err: FaultlineError, event: string, requestId: string, connection: Connection<Auth>): void => {
     if (err.code !== 5000 || err.cause === undefined) return;
     const cause = err.cause;
-    logger.error(
-      {
-        err: cause instanceof Error ? { type: cause.name, message: cause.message, stack: cause.stack } : { value: String(cause) },
-        request_id: requestId,
-        event,
-        connection_id: connection.id,
+    try {
+      logger.error(
+        {
+          err: cause instanceof Error ? { type: cause.name, message: cause.message, stack: cause.stack } : { value: String(cause) },
+          request_id: requestId,
+          event,
+          connection_id: connection.id,
+        },
+        `faultline: handler ${event} failed`,
+      );
+    } catch {
+      // A faulty logger (or a cause whose String() throws) must not cost the client its answer.
+    }
+  };
+
+  const handlerFailed = (thrown: unknown, ctx: RequestContext<Auth>): Outcome => {
+    const err = FaultlineError.from(thrown, { registry });
+    logFailure(err, ctx.event, ctx.requestId, ctx.connection);
+    const body = toErrorBody(err);
+    if (body.executed === undefined) body.executed = 'yes';
+    return { ok: false, error: body };
+  };
+
+  const handlerDone = (): void => {
+    running--;
+    if (running === 0) idle?.();
+  };
+
+  /** Runs a handler. A synchronous handler's outcome comes back at once, without a promise. */
+  const runHandler = (handler: RequestHandler<Auth>, data: unknown, ctx: RequestContext<Auth>): Outcome | Promise<Outcome> => {
+    running++;
+    let value: unknown;
+    try {
+      value = handler(data, ctx);
+    } catch (thrown) {
+      handlerDone();
+      return handlerFailed(thrown, ctx);
+    }
+    if (!isThenable(value)) {
+      handlerDone();
+      return { ok: true, data: value as Json | undefined };
+    }
+    return Promise.resolve(value).then(
+      (result): Outcome => {
+        handlerDone();
+        return { ok: true, data: result as Json | undefined };
       },
-      `faultline: handler ${event} failed`,
+      (thrown: unknown) => {
+        handlerDone();
+        return handlerFailed(thrown, ctx);
+      },
     );
   };
 
-  const runHandler = async (
-    handler: RequestHandler<Auth>,
-    data: unknown,
-    ctx: RequestContext<Auth>,
-  ): Promise<Outcome> => {
-    running++;
-    try {
-      const value = handler(data, ctx);
-      const result = isThenable(value) ? await value : value;
-      return { ok: true, data: result as Json | undefined };
-    } catch (thrown) {
-      const err = FaultlineError.from(thrown, { registry });
-      logFailure(err, ctx.event, ctx.requestId, ctx.connection);
-      const body = toErrorBody(err);
-      if (body.executed === undefined) body.executed = 'yes';
-      return { ok: false, error: body };
-    } finally {
-      running--;
-      if (running === 0) idle?.();
+  /** {@link ProtocolServer.dispatch}, with the outcome of a synchronous handler given at once. */
+  const dispatchNow = (
+    connection: Connection<Auth>,
+    limiter: RateLimiter | undefined,
+    req: { event: string; data: unknown; requestId: string; idempotencyKey?: string | undefined },
+  ): Outcome | Promise<Outcome> => {
+    if (draining) return { ok: false, error: server.shuttingDown() };
+    const wait = limiter?.consume() ?? 0;
+    if (wait > 0) return refused('RATE_LIMITED', `Too many requests: retry after ${wait} ms`, { retry_after_ms: wait });
+    const handler = handlers.get(req.event);
+    if (handler === undefined) {
+      return refused('NOT_FOUND', `Unknown event ${JSON.stringify(req.event.slice(0, 64))}`, {
+        details: { event: req.event.slice(0, 128) },
+      });
     }
+    const ctx: RequestContext<Auth> = {
+      event: req.event,
+      requestId: req.requestId,
+      idempotencyKey: req.idempotencyKey,
+      connection,
+      auth: connection.auth,
+    };
+    if (req.idempotencyKey === undefined) return runHandler(handler, req.data, ctx);
+    return idempotency.run(req.idempotencyKey, () => {
+      const outcome = runHandler(handler, req.data, ctx);
+      return isThenable(outcome) ? outcome : Promise.resolve(outcome);
+    });
   };
 
   const refused = (name: string, message: string | undefined, extra: Partial<ErrorBody> = {}): Outcome => ({
@@ -240,30 +290,8 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
       bodyOf('SHUTTING_DOWN', { retry_after_ms: Math.floor(Math.random() * windowMs), executed: 'no' }, registry),
 
     dispatch(connection, limiter, req) {
-      if (draining) return Promise.resolve({ ok: false, error: server.shuttingDown() });
-      const wait = limiter?.consume() ?? 0;
-      if (wait > 0) {
-        return Promise.resolve(
-          refused('RATE_LIMITED', `Too many requests: retry after ${wait} ms`, { retry_after_ms: wait }),
-        );
-      }
-      const handler = handlers.get(req.event);
-      if (handler === undefined) {
-        return Promise.resolve(
-          refused('NOT_FOUND', `Unknown event ${JSON.stringify(req.event.slice(0, 64))}`, {
-            details: { event: req.event.slice(0, 128) },
-          }),
-        );
-      }
-      const ctx: RequestContext<Auth> = {
-        event: req.event,
-        requestId: req.requestId,
-        idempotencyKey: req.idempotencyKey,
-        connection,
-        auth: connection.auth,
-      };
-      const run = () => runHandler(handler, req.data, ctx);
-      return req.idempotencyKey === undefined ? run() : idempotency.run(req.idempotencyKey, run);
+      const outcome = dispatchNow(connection, limiter, req);
+      return isThenable(outcome) ? outcome : Promise.resolve(outcome);
     },
 
     broadcast(event, data, filter) {
@@ -329,48 +357,69 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
         sendError(body, requestId);
       };
 
+      /** Answers a request whose outcome could not be delivered. Never throws. */
+      const undeliverable = (thrown: unknown, event: string, requestId: string): void => {
+        const err = FaultlineError.from(thrown, { registry });
+        logFailure(err, event, requestId, conn);
+        sendError({ ...toErrorBody(err), executed: 'maybe' }, requestId);
+        notifier.error(`Request#${event}`, err);
+      };
+
+      /** Sends a request's outcome. Never throws: the client gets exactly one answer. */
+      const deliver = (outcome: Outcome, event: string, requestId: string, started: number): void => {
+        try {
+          if (outcome.ok) {
+            let text: string;
+            try {
+              text = encodeFrame(responseFrame(requestId, outcome.data));
+            } catch (thrown) {
+              // A result JSON cannot carry (BigInt, cycle): the client still gets one outcome.
+              const err = FaultlineError.from(thrown, { registry });
+              logFailure(err, event, requestId, conn);
+              sendError({ ...toErrorBody(err), executed: 'yes' }, requestId);
+              notifier.error(`Request#${event}`, err);
+              return;
+            }
+            sendText(text);
+            if (observeSuccess) notifier.success(`Request#${event}`, performanceNow() - started);
+          } else {
+            sendError(outcome.error, requestId);
+            if (observeError) notifier.error(`Request#${event}`, FaultlineError.fromBody(outcome.error, { requestId }));
+          }
+        } catch (thrown) {
+          undeliverable(thrown, event, requestId);
+        }
+      };
+
       const onRequest = (frame: RequestFrame): void => {
         const requestId = frame.meta.request_id;
-        if (frame.event === PING_EVENT) {
+        const event = frame.event;
+        if (event === PING_EVENT) {
           sendText(encodeFrame(responseFrame(requestId, undefined)));
           return;
         }
         const started = observeSuccess ? performanceNow() : 0;
-        server
-          .dispatch(conn, limiter, {
-            event: frame.event,
+        let outcome: Outcome | Promise<Outcome>;
+        try {
+          outcome = dispatchNow(conn, limiter, {
+            event,
             data: frame.data,
             requestId,
             idempotencyKey: frame.meta.idempotency_key,
-          })
-          .then((outcome) => {
-            if (outcome.ok) {
-              let text: string;
-              try {
-                text = encodeFrame(responseFrame(requestId, outcome.data));
-              } catch (thrown) {
-                // A result JSON cannot carry (BigInt, cycle): the client still gets one outcome.
-                const err = FaultlineError.from(thrown, { registry });
-                logFailure(err, frame.event, requestId, conn);
-                sendError({ ...toErrorBody(err), executed: 'yes' }, requestId);
-                notifier.error(`Request#${frame.event}`, err);
-                return;
-              }
-              sendText(text);
-              if (observeSuccess) notifier.success(`Request#${frame.event}`, performanceNow() - started);
-            } else {
-              sendError(outcome.error, requestId);
-              if (observeError) notifier.error(`Request#${frame.event}`, FaultlineError.fromBody(outcome.error, { requestId }));
-            }
-          })
-          .then(undefined, (thrown: unknown) => {
-            // Only a custom idempotency store can reject: the client still gets one outcome,
-            // and the process no unhandled rejection.
-            const err = FaultlineError.from(thrown, { registry });
-            logFailure(err, frame.event, requestId, conn);
-            sendError(toErrorBody(err), requestId);
-            notifier.error(`Request#${frame.event}`, err);
           });
+        } catch (thrown) {
+          // Only a custom idempotency store or rate limiter can throw.
+          undeliverable(thrown, event, requestId);
+          return;
+        }
+        // A synchronous handler is answered at once; an async one when it settles.
+        if (!isThenable(outcome)) deliver(outcome, event, requestId, started);
+        else
+          outcome.then(
+            (o) => deliver(o, event, requestId, started),
+            // Only a custom idempotency store can reject: still one outcome, no unhandled rejection.
+            (thrown: unknown) => undeliverable(thrown, event, requestId),
+          );
       };
 
       const conn: EngineConnection<Auth> & { sendText(t: string): void } = {

@@ -117,6 +117,30 @@ describe('handlers', () => {
     });
   });
 
+  it('still answers when the logger or a custom idempotency store fails', async () => {
+    const { url } = await startServer({
+      logger: {
+        error: () => {
+          throw new Error('logger down');
+        },
+        warn: () => {},
+      },
+      idempotency: { run: () => Promise.reject(new Error('redis down')) },
+      handlers: {
+        crash: () => {
+          throw new Error('boom');
+        },
+        pay: () => 'paid',
+      },
+    });
+    const { client } = faultlineClient({ url });
+    const crash = await settle(client.request('crash'));
+    expect((crash as { error: FaultlineError }).error.name).toBe('INTERNAL');
+    const pay = await settle(client.request('pay', null, { idempotencyKey: 'p-1' }));
+    expect((pay as { error: FaultlineError }).error).toMatchObject({ name: 'INTERNAL', message: 'Internal server error', executed: 'maybe' });
+    await expect(client.request('pay')).resolves.toBe('paid');
+  });
+
   it('rate-limits per connection with RATE_LIMITED and retry_after_ms', async () => {
     const { url } = await startServer({ handlers: { ping: () => 'pong' }, rateLimit: { points: 3, durationMs: 1000 } });
     const raw = await rawClient(url);
