@@ -38,3 +38,10 @@ export {
   toViolations,
   type Violation,
 } from './validation.js';
+export {
+  answerUpgradeError,
+  type FaultlineWebSocketDecorator,
+  type FaultlineWebSocketOptions,
+  faultlineWebSocket,
+  type WebSocketRouteOptions,
+} from './websocket.js';

@@ -28,6 +28,7 @@ import {
   toProblem,
 } from './http.js';
 import { createRedactor, type Redactor } from './redact.js';
+import { answerUpgradeError } from './websocket.js';
 import { splitStandardSchemas, toViolations, validationError } from './validation.js';
 
 /** Options of the plugin. Checked at registration: a wrong one fails `app.ready()` with its name. */
@@ -297,7 +298,9 @@ async function faultlinePlugin(fastify: FastifyInstance, rawOptions: FaultlineFa
     },
   );
 
-  fastify.setErrorHandler(function faultlineErrorHandler(error: unknown, _request, reply) {
+  fastify.setErrorHandler(function faultlineErrorHandler(error: unknown, request, reply) {
+    // A hook refused a websocket upgrade: answer in frames a browser can read, not HTTP.
+    if (answerUpgradeError(this, request, reply, error)) return;
     // Our status wins: `reply.code()` is set from the registry, whatever `statusCode` the error has.
     send(reply, error);
   });

@@ -1,0 +1,153 @@
+/**
+ * `@fastify/websocket` routes that speak the Faultline protocol. No protocol code here: each
+ * route is an `@faultline/ws` server whose `handle` is given the socket `@fastify/websocket` hands
+ * out. This plugin registers `@fastify/websocket` itself, so that it owns the two moments the
+ * default gets wrong: a socket error (the default is a bare `terminate()`) and `fastify.close()`
+ * (the default closes every client with no code; here they get SHUTTING_DOWN first).
+ */
+import type { IncomingMessage } from 'node:http';
+import { type ErrorBody, FaultlineError, type ShutdownOptions } from '@faultline/core';
+import { createServer, type FaultlineWsServer, type WsServerOptions } from '@faultline/ws/server';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { ServerOptions, WebSocket } from 'ws';
+
+/** Options of one Faultline websocket route: those of `@faultline/ws/server`, with `authenticate` seeing the Fastify request. */
+export interface WebSocketRouteOptions<Auth = unknown> extends Omit<WsServerOptions<Auth>, 'authenticate'> {
+  /** Sees the Fastify request of the upgrade; throw UNAUTHORIZED / FORBIDDEN to refuse. */
+  authenticate?: (request: FastifyRequest) => Auth | Promise<Auth>;
+}
+
+/** Options of the {@link faultlineWebSocket} plugin. */
+export interface FaultlineWebSocketOptions {
+  /** Options of the `ws` server `@fastify/websocket` creates (for example `maxPayload`). */
+  ws?: Omit<ServerOptions, 'noServer' | 'server' | 'port' | 'host'>;
+  /** How `fastify.close()` drains websocket clients. @default { windowMs: 5000, graceMs: 2000 } */
+  shutdown?: ShutdownOptions;
+}
+
+/** The `fastify.faultlineWebSocket` decorator. */
+export interface FaultlineWebSocketDecorator {
+  /** Adds a GET route at `path` that speaks the Faultline protocol. Returns its server (for broadcasts). */
+  route<Auth = unknown>(path: string, options: WebSocketRouteOptions<Auth>): FaultlineWsServer<Auth>;
+  /** Every route's server. */
+  readonly servers: ReadonlySet<FaultlineWsServer<unknown>>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    faultlineWebSocket: FaultlineWebSocketDecorator;
+  }
+}
+
+/** The Fastify requests of upgrades, for `authenticate`. */
+const upgrades = new WeakMap<IncomingMessage, FastifyRequest>();
+
+function failSocket(socket: WebSocket, error: unknown, request: FastifyRequest): void {
+  request.log.error({ err: error }, 'faultline: websocket error');
+  if (socket.readyState !== socket.OPEN) return;
+  const err = FaultlineError.from(error);
+  const body: ErrorBody = err.toBody();
+  socket.send(JSON.stringify({ type: 'error', data: body, meta: { timestamp: new Date().toISOString() } }));
+  socket.close(1011, body.name);
+}
+
+/**
+ * Answers an error raised before the upgrade (an `onRequest` or `preValidation` hook) the way a
+ * browser can read: accept the upgrade, send the error frame, close with the mapped code. An HTTP
+ * 401 on the upgrade reaches a browser as a bare 1006. Returns false when `request` is no upgrade.
+ */
+export function answerUpgradeError(
+  fastify: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: unknown,
+): boolean {
+  const wss = (fastify as { websocketServer?: { handleUpgrade: Function } }).websocketServer;
+  if (!(request as { ws?: boolean }).ws || wss === undefined || request.raw.socket === null) return false;
+  reply.hijack();
+  (
+    wss as { handleUpgrade(req: IncomingMessage, socket: unknown, head: Buffer, cb: (ws: WebSocket) => void): void }
+  ).handleUpgrade(request.raw, request.raw.socket, Buffer.alloc(0), (socket) => {
+    // `authenticate` refuses with exactly the frame and close a Faultline route would send.
+    createServer({
+      heartbeatMs: 0,
+      logger: request.log,
+      authenticate: () => {
+        throw error;
+      },
+    }).handle(socket, request.raw);
+  });
+  return true;
+}
+
+/**
+ * The plugin: registers `@fastify/websocket` and decorates `fastify.faultlineWebSocket.route()`.
+ *
+ * @example
+ * await app.register(faultlineWebSocket, { ws: { maxPayload: 1 << 20 } });
+ * app.faultlineWebSocket.route('/ws', { handlers: { join: (data) => ({ ok: true }) } });
+ */
+export const faultlineWebSocket = fp<FaultlineWebSocketOptions>(
+  async (fastify, options) => {
+    if (options.ws !== undefined && (typeof options.ws !== 'object' || options.ws === null)) {
+      throw new TypeError('@faultline/fastify: the ws option must be an object of ws ServerOptions');
+    }
+    let websocket: { default: typeof import('@fastify/websocket').default };
+    try {
+      websocket = (await import('@fastify/websocket')) as unknown as typeof websocket;
+    } catch {
+      throw new Error('@faultline/fastify: websocket routes need @fastify/websocket: npm install @fastify/websocket');
+    }
+    const servers = new Set<FaultlineWsServer<unknown>>();
+    const drain = async (): Promise<void> => {
+      await Promise.all([...servers].map((s) => s.close(options.shutdown ?? {})));
+    };
+    const wsPluginOptions = {
+      ...(options.ws ? { options: options.ws } : {}),
+      errorHandler(error: Error, socket: WebSocket, request: FastifyRequest) {
+        failSocket(socket, error, request);
+      },
+      preClose(this: FastifyInstance, done: (err?: Error) => void) {
+        drain().then(
+          () => {
+            const wss = (
+              this as unknown as { websocketServer: { clients: Set<WebSocket>; close(cb: () => void): void } }
+            ).websocketServer;
+            for (const client of wss.clients) client.terminate();
+            wss.close(() => done());
+          },
+          (err: unknown) => done(err as Error),
+        );
+      },
+    };
+    // The ws types of @fastify/websocket and ours are the same package seen through two module modes.
+    await fastify.register(websocket.default, wsPluginOptions as never);
+    fastify.decorate('faultlineWebSocket', {
+      servers,
+      route<Auth>(path: string, routeOptions: WebSocketRouteOptions<Auth>) {
+        const { authenticate, ...rest } = routeOptions;
+        const server = createServer<Auth>({
+          logger: fastify.log,
+          ...rest,
+          ...(authenticate
+            ? {
+                authenticate: (raw: IncomingMessage) => {
+                  const request = upgrades.get(raw);
+                  if (request === undefined) throw new FaultlineError('INTERNAL', { message: 'Upgrade request lost' });
+                  return authenticate(request);
+                },
+              }
+            : {}),
+        });
+        servers.add(server as FaultlineWsServer<unknown>);
+        fastify.get(path, { websocket: true }, (socket, request) => {
+          upgrades.set(request.raw, request);
+          server.handle(socket, request.raw);
+        });
+        return server;
+      },
+    } satisfies FaultlineWebSocketDecorator);
+  },
+  { name: '@faultline/fastify/websocket', fastify: '5.x' },
+);

@@ -1,0 +1,132 @@
+import { FaultlineError } from '@faultline/core';
+import { createClient, type StateChange } from '@faultline/ws/client';
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { faultlineWebSocket } from '../src/index.js';
+import { start } from './helpers.js';
+
+/** Waits until `check` is true, at most `ms`. */
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Opens a raw ws client and records every frame and the close. */
+function raw(url: string) {
+  const frames: Record<string, unknown>[] = [];
+  let closed: { code: number; reason: string } | undefined;
+  const socket = new WebSocket(url);
+  socket.on('message', (m) => frames.push(JSON.parse(String(m))));
+  socket.on('close', (code, reason) => {
+    closed = { code, reason: String(reason) };
+  });
+  socket.on('error', () => {});
+  return { socket, frames, closed: () => closed };
+}
+
+describe('@fastify/websocket routes speaking Faultline', () => {
+  it('answers requests and typed errors over a route, with the same body as @faultline/ws', async () => {
+    const { app, url } = await start(async (app) => {
+      await app.register(faultlineWebSocket);
+      app.faultlineWebSocket.route('/ws', {
+        handlers: {
+          echo: (data) => data,
+          join: (data) => {
+            throw new FaultlineError('NOT_FOUND', { message: 'Room not found', details: { room: (data as { room: string }).room } });
+          },
+        },
+      });
+    });
+    expect(app.faultlineWebSocket.servers.size).toBe(1);
+    const client = createClient({ url: `${url.replace('http', 'ws')}/ws`, WebSocket, heartbeat: false });
+    try {
+      await expect(client.request('echo', { a: 1 })).resolves.toEqual({ a: 1 });
+      const err = await client.request('join', { room: 'r1' }).catch((e: unknown) => e);
+      expect(FaultlineError.is(err, 'NOT_FOUND')).toBe(true);
+      expect((err as FaultlineError).toBody()).toEqual({
+        code: 4001,
+        name: 'NOT_FOUND',
+        message: 'Room not found',
+        category: 'application',
+        recoverable: false,
+        recovery: 'none',
+        executed: 'yes',
+        details: { room: 'r1' },
+      });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses an upgrade from authenticate with the error frame, then close 4003', async () => {
+    const { url } = await start(async (app) => {
+      await app.register(faultlineWebSocket);
+      app.faultlineWebSocket.route('/ws', {
+        authenticate: (request) => {
+          if (request.headers.authorization !== 'Bearer good') throw new FaultlineError('UNAUTHORIZED', { message: 'Token expired' });
+          return { user: 'u1' };
+        },
+        handlers: { who: (_d, ctx) => ctx.auth },
+      });
+    });
+    const c = raw(`${url.replace('http', 'ws')}/ws`);
+    await until(() => c.closed() !== undefined);
+    expect(c.frames[0]).toMatchObject({ type: 'error', data: { name: 'UNAUTHORIZED', code: 4003, message: 'Token expired' } });
+    expect(c.closed()?.code).toBe(4003);
+  });
+
+  it('turns an error thrown by an onRequest hook before the upgrade into a frame and close code', async () => {
+    const { url } = await start(async (app) => {
+      await app.register(faultlineWebSocket);
+      app.addHook('onRequest', async (request) => {
+        if (request.url.startsWith('/ws')) throw new FaultlineError('FORBIDDEN', { message: 'Not in this room' });
+      });
+      app.faultlineWebSocket.route('/ws', { handlers: {} });
+    });
+    const c = raw(`${url.replace('http', 'ws')}/ws`);
+    await until(() => c.closed() !== undefined);
+    expect(c.frames[0]).toMatchObject({ type: 'error', data: { name: 'FORBIDDEN', code: 4004 } });
+    expect(c.closed()?.code).toBe(4004);
+  });
+
+  it('drains on fastify.close(): every client gets SHUTTING_DOWN with retry_after_ms, then 1012', async () => {
+    const { app, url } = await start(async (app) => {
+      await app.register(faultlineWebSocket, { shutdown: { windowMs: 2000 } });
+      app.faultlineWebSocket.route('/ws', { handlers: { echo: (d) => d } });
+    });
+    const clients = [raw(`${url.replace('http', 'ws')}/ws`), raw(`${url.replace('http', 'ws')}/ws`)];
+    await until(() => clients.every((c) => c.socket.readyState === WebSocket.OPEN));
+    await app.close();
+    await until(() => clients.every((c) => c.closed() !== undefined));
+    for (const c of clients) {
+      const frame = c.frames.at(-1) as { data: { name: string; retry_after_ms: number } };
+      expect(frame.data.name).toBe('SHUTTING_DOWN');
+      expect(frame.data.retry_after_ms).toBeGreaterThanOrEqual(0);
+      expect(frame.data.retry_after_ms).toBeLessThan(2000);
+      expect(c.closed()?.code).toBe(1012);
+    }
+  });
+
+  it('a Faultline client reconnects after the drain, classifying the close', async () => {
+    const { app, url } = await start(async (app) => {
+      await app.register(faultlineWebSocket, { shutdown: { windowMs: 200 } });
+      app.faultlineWebSocket.route('/ws', { handlers: { echo: (d) => d } });
+    });
+    const changes: StateChange[] = [];
+    const client = createClient({ url: `${url.replace('http', 'ws')}/ws`, WebSocket, heartbeat: false });
+    client.onStateChange((c) => changes.push(c));
+    try {
+      await client.request('echo', 1);
+      await app.close();
+      await until(() => changes.some((c) => c.current === 'reconnecting'));
+      const change = changes.find((c) => c.current === 'reconnecting');
+      expect(change?.reason?.name).toBe('SHUTTING_DOWN');
+      expect(change?.nextRetryInMs).toBeGreaterThan(0);
+    } finally {
+      client.close();
+    }
+  });
+});
