@@ -172,6 +172,8 @@ interface Entry {
 
 type AckCallback = ((err: unknown, body?: unknown, result?: unknown, meta?: unknown) => void) & {
   withError?: boolean;
+  /** Marks Faultline's callbacks in Socket.IO's `acks`. */
+  faultline?: boolean;
 };
 
 const NO_OPTIONS = Object.freeze({});
@@ -223,6 +225,7 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
   const observer = options.observer;
   // Timing a request costs two clock reads: only when someone listens.
   const timed = observer?.success !== undefined;
+  const notifyErrors = observer?.error !== undefined;
   const budget = isBudget(options.budget) ? options.budget : createRetryBudget(options.budget);
   const reconnects = options.reconnect !== false;
   const planner = createRetryPlanner({ backoff: options.reconnect || {}, budget });
@@ -296,43 +299,54 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     if (observer?.error !== undefined) notifier.error(`Request#${entry.event}`, error);
   };
 
-  const send = (entry: Entry): void => {
-    const id = entry.id;
-    const cb: AckCallback = (err, body, result, meta) => {
+  /** Emits a request; returns Socket.IO's ack id, or -1 when the emit failed (the request is failed). */
+  const transmit = (
+    id: string,
+    event: string,
+    data: unknown,
+    meta: RequestMetaArg | undefined,
+    started: number,
+  ): number => {
+    const cb: AckCallback = (err, body, result, ackMeta) => {
       if (err) {
         // Socket.IO's own failures: its `ackTimeout` option, or a disconnect (handled in onDisconnect).
         if (err instanceof Error && /timed out/.test(err.message)) {
-          tracker.fail(
-            id,
-            new FaultlineError('TIMEOUT', { message: `Request ${entry.event} timed out`, executed: 'maybe' }),
-          );
+          tracker.fail(id, new FaultlineError('TIMEOUT', { message: `Request ${event} timed out`, executed: 'maybe' }));
         }
         return;
       }
       if (body === null || body === undefined) {
         if (tracker.resolve(id, result)) {
-          entries.delete(id);
-          if (timed) notifier.success(`Request#${entry.event}`, now() - entry.started);
+          if (entries.size > 0) entries.delete(id);
+          if (timed) notifier.success(`Request#${event}`, now() - started);
         }
         return;
       }
-      tracker.reject(id, rehydrate(body, meta));
+      tracker.reject(id, rehydrate(body, ackMeta));
     };
     // With the flag, Socket.IO passes (err, ...ackArgs) whether or not one of its timeouts applies.
     cb.withError = true;
-    entry.ackId = raw.ids;
-    entry.sent = true;
+    cb.faultline = true;
+    const ackId = raw.ids;
     try {
-      if (entry.meta !== undefined) untyped.emit(entry.event, entry.data ?? null, entry.meta, cb);
-      else if (entry.data === undefined) untyped.emit(entry.event, cb);
-      else untyped.emit(entry.event, entry.data, cb);
+      if (meta !== undefined) untyped.emit(event, data ?? null, meta, cb);
+      else if (data === undefined) untyped.emit(event, cb);
+      else untyped.emit(event, data, cb);
     } catch (error) {
-      entry.sent = false;
       tracker.fail(
         id,
-        new FaultlineError('BAD_REQUEST', { message: `Cannot send ${entry.event}`, cause: error, executed: 'no' }),
+        new FaultlineError('BAD_REQUEST', { message: `Cannot send ${event}`, cause: error, executed: 'no' }),
       );
+      return -1;
     }
+    return ackId;
+  };
+
+  const send = (entry: Entry): void => {
+    const ackId = transmit(entry.id, entry.event, entry.data, entry.meta, entry.started);
+    if (ackId < 0) return;
+    entry.ackId = ackId;
+    entry.sent = true;
   };
 
   const once = (event: string, data: unknown, opts: RequestOptions, key: string | undefined): Promise<unknown> => {
@@ -347,12 +361,19 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
           : { timeoutMs: opts.timeoutMs, signal: opts.signal },
     );
     const id = tracked.id;
+    const started = timed ? now() : 0;
+    if (key === undefined && !notifyErrors && socket.connected) {
+      // The fast path keeps nothing but core's tracker entry and Socket.IO's ack callback: a drop
+      // fails it from the tracker's list (onDisconnect), a late reply is reported by the tracker.
+      if (opts.signal === undefined || tracker.has(id)) transmit(id, event, data, undefined, started);
+      return tracked.promise;
+    }
     const entry: Entry = {
       id,
       event,
       data,
       meta: key === undefined ? undefined : { idempotency_key: key },
-      started: timed ? now() : 0,
+      started,
       sent: false,
       ackId: -1,
     };
@@ -364,10 +385,28 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
 
   /** Fails the requests `filter` keeps, each with its own error (it carries its request id). */
   const failPending = (make: (entry: Entry) => FaultlineError, filter?: (entry: Entry) => boolean): void => {
+    // Socket.IO would send packets it buffered (ping expired) again after the reconnect.
+    if (raw.sendBuffer.length > 0) {
+      raw.sendBuffer = raw.sendBuffer.filter((packet) => {
+        const ack = packet.id === undefined ? undefined : (raw.acks[packet.id] as AckCallback | undefined);
+        if (ack?.faultline !== true) return true;
+        delete raw.acks[packet.id as number];
+        return false;
+      });
+    }
     for (const entry of [...entries.values()]) {
       if (filter !== undefined && !filter(entry)) continue;
       if (entry.sent) forget(entry);
       tracker.fail(entry.id, make(entry));
+    }
+    // Requests sent on the fast path live in the tracker only: they were all sent.
+    if (tracker.size > entries.size) {
+      for (const { id, event } of tracker.pending()) {
+        if (entries.has(id)) continue;
+        const entry: Entry = { id, event, data: undefined, meta: undefined, started: 0, sent: true, ackId: -1 };
+        if (filter !== undefined && !filter(entry)) continue;
+        tracker.fail(id, make(entry));
+      }
     }
   };
 
