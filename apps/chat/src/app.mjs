@@ -2,17 +2,20 @@
 //
 //   GET  /                 the page (web/index.html, web/style.css, bundled web/main.js)
 //   POST /api/token        a signed token; { ttl_ms } makes a short one
-//   POST /api/admin/restart  realtime servers shut down gracefully, then accept again
+//   POST /api/admin/restart  every transport shuts down gracefully, then accepts again
+//   /api/rooms/...         the HTTP API, through @faultline/fastify (envelope errors, Retry-After)
 //   /ws                    ws, through @faultline/ws/server
 //   /socket.io/            Socket.IO, through @faultline/socket.io/server
 //
 // Upgrades are routed by path, so each WebSocket library only sees its own.
 import { readFile } from 'node:fs/promises';
 import { FaultlineError } from '@faultline/core';
+import { faultline } from '@faultline/fastify';
 import Fastify from 'fastify';
 import { bundleClient } from './bundle.mjs';
 import { createChat } from './chat.mjs';
 import { DEFAULT_TTL_MS, issueToken, verifyToken } from './tokens.mjs';
+import { registerHttpApi } from './transports/http.mjs';
 import { loadRealtime } from './transports/index.mjs';
 
 /** Requests per connection: a burst of 10, refilled at 5 per second. */
@@ -51,16 +54,21 @@ export async function startChatServer({ port = 3000, host = '127.0.0.1', quiet =
   const [html, css, js] = await Promise.all([
     readFile(new URL('index.html', web), 'utf8'),
     readFile(new URL('style.css', web), 'utf8'),
-    bundleClient(pageTransports),
+    bundleClient([...pageTransports, 'http.js']),
   ]);
 
-  const app = Fastify({ logger: false });
-  let restarting = false;
+  // Fastify logs at warn and above: the stack of an unknown throw, never a request line.
+  const app = Fastify({ logger: quiet ? false : { level: 'warn' } });
+  // Before any route: every HTTP failure, 404s included, answers with the Faultline envelope.
+  await app.register(faultline, { redact: ['authorization', 'password'] });
 
-  app.setErrorHandler((error, _request, reply) => {
-    const err = FaultlineError.is(error) ? error : FaultlineError.from(error);
-    if (err.code === 5000) logger.error({ err: error }, 'faultline: http handler failed');
-    reply.code(err.name === 'UNAUTHORIZED' ? 401 : err.code === 5000 ? 500 : 400).send({ type: 'error', data: err });
+  /** While restarting: when the transports accept again (epoch ms). */
+  let upAt;
+  registerHttpApi(app, {
+    handlers: chat.handlers,
+    rateLimit: RATE_LIMIT,
+    verify: verifyToken,
+    restarting: () => (upAt === undefined ? undefined : Math.max(0, upAt - Date.now())),
   });
 
   const page = (type, body) => (_request, reply) => reply.type(type).header('cache-control', 'no-store').send(body);
@@ -75,15 +83,19 @@ export async function startChatServer({ port = 3000, host = '127.0.0.1', quiet =
   });
 
   app.post('/api/admin/restart', async (_request, reply) => {
-    if (restarting) throw new FaultlineError('INVALID_ACTION', { message: 'Already restarting', executed: 'no' });
-    restarting = true;
+    if (upAt !== undefined)
+      throw new FaultlineError('INVALID_ACTION', { message: 'Already restarting', executed: 'no' });
+    upAt = Date.now() + RESTART.downMs;
     // Answer first: the page learns the rest from its connection.
     setTimeout(async () => {
       await Promise.all(transports.map((t) => t.stop({ windowMs: RESTART.windowMs, graceMs: RESTART.graceMs })));
-      setTimeout(() => {
-        for (const t of transports) t.start();
-        restarting = false;
-      }, RESTART.downMs);
+      setTimeout(
+        () => {
+          for (const t of transports) t.start();
+          upAt = undefined;
+        },
+        Math.max(0, upAt - Date.now()),
+      );
     }, 50);
     reply.code(202);
     return { restarting: true, down_ms: RESTART.downMs };

@@ -15,6 +15,7 @@ const RESULTS = fileURLToPath(new URL('../test-results/', import.meta.url));
 const TRANSPORTS: { id: string; kind: 'socket' | 'http' }[] = [
   { id: 'ws', kind: 'socket' },
   { id: 'socket.io', kind: 'socket' },
+  { id: 'fastify-http', kind: 'http' },
 ];
 
 const WAIT = 15_000;
@@ -254,6 +255,11 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
       await stableOpen(page);
       // The page joins its room again on the new connection.
       await page.waitForSelector('#messages li:text("rejoined #lobby")', { timeout: WAIT });
+    } else {
+      // The request made during the restart was refused with 503 and retried after Retry-After.
+      expect(row.where).toBe('Retry#POST /api/rooms/lobby/join');
+      await page.waitForSelector('#timeline li[data-kind="retry"][data-reason="SHUTTING_DOWN"]', { timeout: WAIT });
+      await page.waitForSelector('#messages li:text("joined again #lobby")', { timeout: WAIT });
     }
     await shot(page, id, '7-restarted');
     expect(pageErrors).toEqual([]);

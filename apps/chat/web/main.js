@@ -9,7 +9,7 @@ import { transports } from 'virtual:transports';
  * @property {{ success(e: { location: string, durationMs?: number }): void, error(e: { location: string, error: any }): void }} observer
  * @property {(change: { previous: string, current: string, reason?: any, nextRetryInMs?: number, attempt: number, at: number }) => void} onState
  * @property {(message: { id: number, room: string, user: string, text: string, at: number }) => void} onMessage
- * @property {(retry: { attempt: number, delayMs: number, error: any, event: string }) => void} onRetry request-level retries
+ * @property {(event: string, error: any) => void} onAuthFailure a stateless transport was refused with UNAUTHORIZED
  */
 
 const $ = (id) => document.getElementById(id);
@@ -118,7 +118,17 @@ const observer = {
   success({ location }) {
     if (location === 'Reconnect#Attempt') timeline('attempt', 'reconnect attempt', { event: 'attempt' });
   },
-  error() {},
+  error({ location, error }) {
+    // The HTTP client reports each retry it is about to make at `Retry#METHOD /path`.
+    if (!location.startsWith('Retry#')) return;
+    showError(location, error);
+    const pace = error.retryAfterMs === undefined ? '' : ` (server asked for ${error.retryAfterMs} ms)`;
+    timeline('retry', `retrying ${location.slice(6)} because ${error.name}${pace}`, {
+      state: 'retrying',
+      reason: error.name,
+      'retry-after-ms': error.retryAfterMs ?? '',
+    });
+  },
 };
 
 function onState(change) {
@@ -134,7 +144,7 @@ function onState(change) {
       reason: reason?.name ?? '',
     });
   } else {
-    setState(change.current);
+    setState(change.current, change.detail === 'stateless' ? 'stateless HTTP' : '');
     timeline('state', `${change.previous} → ${change.current}${why}`, {
       state: change.current,
       reason: reason?.name ?? '',
@@ -159,12 +169,9 @@ function connect() {
     observer,
     onState,
     onMessage: (m) => say(`${m.user}: ${m.text}`, 'message'),
-    onRetry: ({ attempt, delayMs, error, event }) => {
+    onAuthFailure: (event, error) => {
       showError(`Request#${event}`, error);
-      timeline('retry', `retrying ${event}: attempt ${attempt} in ${delayMs} ms because ${error.name}`, {
-        state: 'retrying',
-        attempt,
-        'delay-ms': delayMs,
+      timeline('info', `${event} refused: ${error.name} (${error.code}), refreshing the token once`, {
         reason: error.name,
       });
     },
@@ -196,7 +203,7 @@ async function join(room, verb = 'joined') {
   if (!r.ok) return;
   joined = room;
   $('room').textContent = `#${room}`;
-  say(`${verb} #${room} (${r.value.members ?? '?'} here)`);
+  say(`${verb} #${room} (${r.value.members ?? '?'} connected)`);
 }
 
 // ---------------------------------------------------------------- scenarios
@@ -205,21 +212,33 @@ const scenarios = {
   join: () => join(ROOM),
   'missing-room': () => request('join', { room: 'no-such-room' }),
   async 'rate-limit'() {
+    const retriesBefore = document.querySelectorAll('#timeline li[data-kind="retry"]').length;
     const sends = Array.from({ length: 15 }, (_, i) => request('send', { room: ROOM, text: `flood ${i + 1}/15` }));
     const results = await Promise.all(sends);
     const refused = results.filter((r) => !r.ok).length;
-    say(`flood: ${results.length - refused} sent, ${refused} refused`);
+    const retried = document.querySelectorAll('#timeline li[data-kind="retry"]').length - retriesBefore;
+    say(`flood: ${results.length - refused} sent, ${refused} refused${retried ? `, ${retried} retries` : ''}`);
   },
-  'expired-token'() {
+  async 'expired-token'() {
     shortTokenNext = true;
     connect();
-    timeline('info', `token lives ${SHORT_TOKEN_MS} ms: the server closes at expiry`, { event: 'short-token' });
+    if (!activeTransport.stateless) {
+      timeline('info', `token lives ${SHORT_TOKEN_MS} ms: the server closes at expiry`, { event: 'short-token' });
+      return;
+    }
+    // Over HTTP nothing is open to close: the next request after expiry is refused.
+    timeline('info', `token lives ${SHORT_TOKEN_MS} ms: asking who I am after it expired`, { event: 'short-token' });
+    await new Promise((r) => setTimeout(r, SHORT_TOKEN_MS + 300));
+    const r = await request('whoami');
+    if (r.ok) say(`still ${r.value.user}, with a fresh token`);
   },
   forbidden: () => request('deleteRoom', { room: ROOM }),
   async restart() {
     timeline('info', 'server restart requested', { event: 'restart' });
     const res = await fetch('/api/admin/restart', { method: 'POST' });
     if (!res.ok) showError('POST /api/admin/restart', (await res.json()).data);
+    // Over HTTP the restart shows on the next request: 503 SHUTTING_DOWN, retried after Retry-After.
+    else if (activeTransport.stateless) await join(joined ?? ROOM, 'joined again');
   },
   crash: () => request('crash', { room: ROOM }),
 };
