@@ -29,7 +29,10 @@ export function registerHttpApi(app, { handlers, rateLimit, verify, restarting }
   const route = (event, dataOf) => async (request) => {
     const auth = verify(tokenOf(request));
     let limiter = limiters.get(auth.user);
-    if (!limiter) limiters.set(auth.user, (limiter = createRateLimiter(rateLimit)));
+    if (!limiter) {
+      limiter = createRateLimiter(rateLimit);
+      limiters.set(auth.user, limiter);
+    }
     const wait = limiter.consume();
     if (wait > 0) {
       throw new FaultlineError('RATE_LIMITED', {
