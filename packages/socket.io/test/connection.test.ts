@@ -205,6 +205,58 @@ describe.each(TRANSPORTS)('connection over %s', (transport) => {
     expect((await settle(client.request('slow'))).ok).toBe(false);
   });
 
+  describe('requests of a client nobody observes (its fast path)', () => {
+    const quiet = (url: string) => makeClient(url, transports, { observer: {} });
+
+    it('resolves, rejects with the server error, and times out with a reported late reply', async () => {
+      const s = await startServer(transports, {
+        handlers: {
+          echo: (d: unknown) => d,
+          nf: () => {
+            throw new FaultlineError('NOT_FOUND', { details: { x: 1 } });
+          },
+          slow: () => sleep(150).then(() => 'late'),
+        },
+      });
+      const { client, route } = quiet(s.url);
+      await untilState(client, 'open');
+      expect(await client.request('echo', 'fast')).toBe('fast');
+      const nf = await settle(client.request('nf'));
+      expect((nf as { error: FaultlineError }).error).toMatchObject({ name: 'NOT_FOUND', details: { x: 1 } });
+      const slow = await settle(client.request('slow', undefined, { timeoutMs: 50 }));
+      expect((slow as { error: FaultlineError }).error.name).toBe('TIMEOUT');
+      await waitFor(() => route.failures.some((f) => f.location === 'Request#late'), 3000, 'late reply reported');
+      const controller = new AbortController();
+      const cancelled = settle(client.request('slow', undefined, { signal: controller.signal }));
+      controller.abort();
+      expect(((await cancelled) as { error: FaultlineError }).error.name).toBe('CANCELLED');
+      expect(client.pending).toBe(0);
+    });
+
+    it('fails requests in flight with BAD_CONNECTION exactly once when the connection drops', async () => {
+      const s = await startServer(transports, {
+        handlers: { slow: () => sleep(300).then(() => 'done'), echo: (d: unknown) => d },
+      });
+      const { client } = quiet(s.url);
+      await untilState(client, 'open');
+      const outcomes: string[] = [];
+      const flights = [1, 2, 3].map((n) =>
+        client.request('slow', n).then(
+          () => outcomes.push('resolved'),
+          (e: FaultlineError) => outcomes.push(e.name),
+        ),
+      );
+      await sleep(50);
+      s.sockets[0]?.conn.close();
+      await withTimeout(Promise.all(flights), 3000);
+      await untilState(client, 'open');
+      await sleep(400);
+      expect(outcomes).toEqual(['BAD_CONNECTION', 'BAD_CONNECTION', 'BAD_CONNECTION']);
+      expect(client.pending).toBe(0);
+      expect(await client.request('echo', 'again')).toBe('again');
+    });
+  });
+
   describe('server-to-client requests', () => {
     it('resolves with what the client handler returns', async () => {
       const s = await startServer(transports, {});
