@@ -10,6 +10,19 @@ export const KNOWN = {
     // socket.io "Connection lost with <event> in flight (<socket.io reason>)". Same code, name,
     // classification and `executed`; only the human-readable message differs.
     /^BAD_CONNECTION \(client-made\): data\.message /,
+    // Same for TIMEOUT: "Request slow timed out after 150 ms" (ws, socket.io) against
+    // "POST /rpc/slow timed out after 150 ms" (fastify fetch client).
+    /^TIMEOUT \(client-made\): data\.message /,
+    // HTTP binding: an unknown event is an unknown route, answered by the plugin's not-found
+    // handler ("Route not found", details {method, path}) instead of details {event}.
+    /^NOT_FOUND unknown event: data\.(message|details) .* fastify-http=/,
+    // Reported: the fastify plugin leaves `executed` unset on errors a route handler threw, where
+    // the socket engine (core server.ts runHandler) sets "yes" (packages/fastify/src/plugin.ts
+    // classify(): `toErrorBody(error, bodyOptions)` for a FaultlineError).
+    /: data\.executed ws="yes" fastify-http=undefined$/,
+    // Reported: a body with a `__proto__` key is refused by Fastify's JSON parser and mapped to
+    // reason "malformed_json" (generic message), not "forbidden_key" with `field`.
+    /^BAD_REQUEST \(forbidden key\): data\.(message|details) .* fastify-http=/,
   ]),
   /** transport → behaviour keys (see `noteDeviation` calls) that are known not to hold. */
   deviations: /** @type {Record<string, string[]>} */ ({
@@ -17,6 +30,8 @@ export const KNOWN = {
     // is lost, the client sees a bare "io server disconnect" and stops with BAD_CONNECTION, for a
     // retryable error too (packages/socket.io/src/client.ts onDisconnect, `stop(detail, reason)`).
     'socket.io': ['dropped-frame-name', 'dropped-frame-retryable'],
+    // The HTTP plugin applies no frame rules to request bodies: data nested 40 deep is echoed.
+    'fastify-http': ['depth-limit'],
   }),
 };
 

@@ -109,6 +109,32 @@ export function rng(seed) {
 }
 
 /**
+ * JSON of anything, for reading logs: errors with their name, message, stack and own properties,
+ * cycles as "[Circular]". Never throws.
+ * @param {unknown} value
+ */
+export function safeStringify(value) {
+  const seen = new WeakSet();
+  try {
+    return JSON.stringify(value, function replacer(_key, v) {
+      if (typeof v === 'bigint') return String(v);
+      if (typeof v !== 'object' || v === null) return v;
+      if (seen.has(v)) return '[Circular]';
+      seen.add(v);
+      if (v instanceof Error) {
+        /** @type {Record<string, unknown>} */
+        const out = { name: v.name, message: v.message, stack: v.stack };
+        for (const k of Object.keys(v)) out[k] = /** @type {any} */ (v)[k];
+        return out;
+      }
+      return v;
+    });
+  } catch {
+    return '[unserialisable]';
+  }
+}
+
+/**
  * A logger (pino's shape) that keeps every entry, so tests can read what the server logged.
  */
 export function memoryLogger() {
@@ -125,15 +151,15 @@ export function memoryLogger() {
     debug: at('debug'),
     /** Everything logged, as one string (stacks included). */
     text() {
-      return entries
-        .map((e) => {
-          try {
-            return `${e.msg ?? ''} ${JSON.stringify(e.obj, (_k, v) => (v instanceof Error ? { message: v.message, stack: v.stack } : v))}`;
-          } catch {
-            return `${e.msg ?? ''} [unserialisable]`;
-          }
-        })
-        .join('\n');
+      return entries.map((e) => `${e.msg ?? ''} ${safeStringify(e.obj)}`).join('\n');
+    },
+    /** The first entry whose JSON holds `"<requestId>"`, as that JSON. @param {string} requestId */
+    find(requestId) {
+      for (const e of entries) {
+        const text = safeStringify(e.obj);
+        if (text.includes(`"${requestId}"`)) return { entry: e, text };
+      }
+      return undefined;
     },
   };
 }

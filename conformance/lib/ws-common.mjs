@@ -264,7 +264,8 @@ export async function fuzzWebSocket(url, opts) {
     const missingIds = [...byId.keys()].filter((id) => !got.has(id));
     const idlessAnswered = Math.min(idless, idlessGot);
     stats.answered += idlessAnswered;
-    if (idlessGot > idless) {
+    // A close for abuse sends one more id-less error first (PROTOCOL.md §6).
+    if (idlessGot > idless && closedWith === undefined) {
       stats.wrongAnswers += idlessGot - idless;
       sample(`${idlessGot - idless} extra id-less errors`);
     }
