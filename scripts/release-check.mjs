@@ -39,7 +39,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createRequire } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -377,9 +377,66 @@ function packageProblems(dir, expectedVersion) {
       }
     }
   }
+  // Every bare import of the shipped code must be declared: hoisting in a consumer's node_modules
+  // would hide a missing one, a user with another layout (pnpm, another adapter) would not.
+  const declared = new Set([
+    manifest.name,
+    ...['dependencies', 'peerDependencies', 'optionalDependencies'].flatMap((f) => Object.keys(manifest[f] ?? {})),
+  ]);
+  for (const [file, specifiers] of bareImports(dir)) {
+    for (const name of specifiers) {
+      if (declared.has(name)) continue;
+      const types = file.endsWith('.d.ts') || file.endsWith('.d.mts');
+      problems.push(
+        `${file} imports "${name}", which is not in dependencies or peerDependencies${types ? ' (types only) (note)' : ''}`,
+      );
+    }
+  }
   if (!existsSync(join(dir, 'README.md'))) problems.push('no README.md in the package (note)');
   if (!readdirSync(dir).some((f) => /^licen[cs]e/i.test(f))) problems.push('no LICENSE file in the package (note)');
   return problems;
+}
+
+const builtins = new Set(builtinModules);
+
+/** Package names imported by the .js/.mjs/.d.ts files of an unpacked package, per file. */
+function bareImports(dir) {
+  const found = new Map();
+  const walk = (sub) => {
+    for (const entry of readdirSync(join(dir, sub), { withFileTypes: true })) {
+      const rel = sub ? `${sub}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules') walk(rel);
+        continue;
+      }
+      if (!/\.(m?js|cjs|d\.m?ts)$/.test(entry.name)) continue;
+      const code = readFileSync(join(dir, rel), 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '') // block comments and TSDoc (their @example imports)
+        .replace(/^\s*\/\/.*$/gm, '');
+      const names = new Set();
+      // Statement-level `import ... from` / `export ... from` / `import 'x'`, and `import('x')` /
+      // `require('x')` calls; not a parser, but strings such as "from \"ws\"" in messages do not match.
+      const specifiers = [
+        ...code.matchAll(/^\s*(?:import|export)\b[^;'"]*?\bfrom\s*(['"])([^'"\s]+)\1/gm),
+        ...code.matchAll(/^\s*import\s*(['"])([^'"\s]+)\1/gm),
+        ...code.matchAll(/\b(?:import|require)\s*\(\s*(['"])([^'"\s]+)\1\s*\)/g),
+      ];
+      for (const m of specifiers) {
+        const spec = m[2];
+        if (
+          spec.startsWith('.') ||
+          spec.startsWith('/') ||
+          spec.startsWith('node:') ||
+          builtins.has(spec.split('/')[0])
+        )
+          continue;
+        names.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
+      }
+      if (names.size) found.set(rel, names);
+    }
+  };
+  walk('');
+  return found;
 }
 
 /** Every directory of `name` under a node_modules tree (to spot duplicate copies). */
@@ -687,7 +744,7 @@ async function main() {
       }
       for (const n of notes) process.stdout.write(`    note: ${n}\n`);
       if (errors.length) throw new StepError(errors.join('\n'));
-      return notes.length ? `${notes.length} notes (README/LICENSE)` : 'entry points present, ranges rewritten';
+      return `entry points present, imports declared, ranges rewritten${notes.length ? `; ${notes.length} notes` : ''}`;
     }));
 
   // Consumers: each adapter independently, so one failure does not hide the others.
@@ -777,7 +834,10 @@ try {
   results.push({ name: 'internal', status: 'FAILED', ms: 0, note: String(error?.message ?? error) });
 }
 const ok = summary();
-if (!ok && existsSync(registry.log) && opts.verbose)
-  process.stdout.write(`\nverdaccio log:\n${tail(readFileSync(registry.log, 'utf8'), 80)}\n`);
+if (!ok && existsSync(registry.log)) {
+  process.stdout.write(
+    `\nverdaccio log (last lines):\n${tail(readFileSync(registry.log, 'utf8'), opts.verbose ? 200 : 30)}\n`,
+  );
+}
 await cleanup();
 process.exit(ok ? 0 : 1);
