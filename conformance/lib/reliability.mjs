@@ -367,7 +367,13 @@ export async function runLeakScan(transport, opts = {}) {
       const fuzz = await running.fuzz({ frames: opts.fuzzFrames ?? 500, seed: 99 });
       paths.push('fuzz');
       const scan = scanForLeaks(running.incoming());
-      return { ...scan, paths, fuzzWrong: fuzz.wrongAnswers, logEntries: logger.entries.length };
+      return {
+        ...scan,
+        paths,
+        fuzzWrong: fuzz.wrongAnswers,
+        fuzzSamples: fuzz.samples,
+        logEntries: logger.entries.length,
+      };
     }
     const inflight = settle(c.request('slow', null, { timeoutMs: 2000 }));
     await sleep(20);
@@ -393,7 +399,13 @@ export async function runLeakScan(transport, opts = {}) {
     await running.shutdown({ windowMs: 200, graceMs: 100 });
     paths.push('shutdown');
     const scan = scanForLeaks(running.incoming());
-    return { ...scan, paths, fuzzWrong: fuzz.wrongAnswers, logEntries: logger.entries.length };
+    return {
+      ...scan,
+      paths,
+      fuzzWrong: fuzz.wrongAnswers,
+      fuzzSamples: fuzz.samples,
+      logEntries: logger.entries.length,
+    };
   } finally {
     await running.close();
   }

@@ -185,17 +185,26 @@ export async function fuzzWebSocket(url, opts) {
   };
   await connect();
 
+  /** A frame held back for the next batch (its id collided with one in the current batch). */
+  let carried;
   while (stats.frames < opts.frames) {
     const n = Math.min(batchSize, opts.frames - stats.frames);
-    const batch = Array.from({ length: n }, () => gen.next());
     answers = [];
     const socket = /** @type {WebSocket} */ (ws);
     /** @type {Map<string, { exp: any, frame: any }>} */
     const byId = new Map();
     let idless = 0;
     const idlessLabels = [];
-    for (const f of batch) {
+    for (let i = 0; i < n; i++) {
+      const f = carried ?? gen.next();
+      carried = undefined;
       const exp = expectation(f, { maxFrameBytes: opts.maxFrameBytes });
+      // A mutation can turn one id into another already in flight: answers are matched by id,
+      // so that frame waits for the next batch.
+      if (exp.answer !== 'none' && exp.id !== undefined && byId.has(exp.id)) {
+        carried = f;
+        break;
+      }
       if (exp.answer !== 'none') {
         stats.expected++;
         if (exp.id !== undefined) byId.set(exp.id, { exp, frame: f });

@@ -562,6 +562,15 @@ describe.each(transports)('$name', (transport) => {
       await waitFor(() => clients.every((c) => c.state() === 'open' && c.wire.opens.length >= 2), {
         timeoutMs: windowMs + 3000,
         what: 'all clients back',
+      }).catch((e: Error) => {
+        const where = clients.map((c) => ({
+          state: c.state(),
+          attempts: c.wire.attempts.map((t: number) => Math.round(t - t0)),
+          opens: c.wire.opens.length,
+          closes: c.wire.closes.map((x: { code: number; reason: string }) => `${x.code}:${x.reason}`),
+          errors: c.errors().map((x: { data: Body }) => x.data.name),
+        }));
+        throw new Error(`${e.message}: ${JSON.stringify(where)}`);
       });
       const retryAfter: number[] = [];
       const reconnectAt: number[] = [];
