@@ -6,11 +6,12 @@
 //   /api/rooms/...         the HTTP API, through @faultline/fastify (envelope errors, Retry-After)
 //   /ws                    ws, through @faultline/ws/server
 //   /socket.io/            Socket.IO, through @faultline/socket.io/server
+//   /fastify/ws            a Fastify websocket route, through @faultline/fastify
 //
 // Upgrades are routed by path, so each WebSocket library only sees its own.
 import { readFile } from 'node:fs/promises';
 import { FaultlineError } from '@faultline/core';
-import { faultline } from '@faultline/fastify';
+import { faultline, faultlineWebSocket } from '@faultline/fastify';
 import Fastify from 'fastify';
 import { bundleClient } from './bundle.mjs';
 import { createChat } from './chat.mjs';
@@ -20,8 +21,10 @@ import { loadRealtime } from './transports/index.mjs';
 
 /** Requests per connection: a burst of 10, refilled at 5 per second. */
 export const RATE_LIMIT = { points: 10, durationMs: 2000 };
-/** How long the realtime servers stay down on restart, and the window clients are spread over. */
+/** How long the transports stay down on restart, and the window clients are spread over. */
 const RESTART = { downMs: 1500, windowMs: 1000, graceMs: 1000 };
+/** What answers SHUTTING_DOWN while restarting: the HTTP API and the Fastify websocket route. */
+const DOWN_WHILE_RESTARTING = /^\/(api\/rooms|api\/me|fastify\/ws)(\/|\?|$)/;
 
 const web = new URL('../web/', import.meta.url);
 
@@ -46,30 +49,33 @@ let userSeq = 0;
 export async function startChatServer({ port = 3000, host = '127.0.0.1', quiet = false } = {}) {
   const chat = createChat();
   const logger = consoleLog(quiet);
-  const { transports, pages: pageTransports } = await loadRealtime(
-    { handlers: chat.handlers, logger, rateLimit: RATE_LIMIT, verify: verifyToken },
-    (msg) => logger.warn({}, msg),
-  );
+  // Fastify logs at warn and above: the stack of an unknown throw, never a request line.
+  const app = Fastify({ logger: quiet ? false : { level: 'warn' } });
+  // Before any route: every HTTP failure, 404s included, answers with the Faultline envelope.
+  await app.register(faultline, { redact: ['authorization', 'password'] });
+  await app.register(faultlineWebSocket, {
+    ws: { maxPayload: 1 << 20 },
+    shutdown: { windowMs: RESTART.windowMs, graceMs: RESTART.graceMs },
+  });
+
+  /** While restarting: when the transports accept again (epoch ms). */
+  let upAt;
+  app.addHook('onRequest', async (request) => {
+    if (upAt === undefined || !DOWN_WHILE_RESTARTING.test(request.url)) return;
+    // Over HTTP: 503 with Retry-After. On a websocket upgrade: the frame, then close 1012.
+    const retryAfterMs = Math.max(0, upAt - Date.now()) + Math.floor(Math.random() * 250);
+    throw new FaultlineError('SHUTTING_DOWN', { retryAfterMs, executed: 'no' });
+  });
+
+  const options = { app, handlers: chat.handlers, logger, rateLimit: RATE_LIMIT, verify: verifyToken };
+  const { transports, pages: pageTransports } = await loadRealtime(options, (msg) => logger.warn({}, msg));
+  registerHttpApi(app, options);
 
   const [html, css, js] = await Promise.all([
     readFile(new URL('index.html', web), 'utf8'),
     readFile(new URL('style.css', web), 'utf8'),
     bundleClient([...pageTransports, 'http.js']),
   ]);
-
-  // Fastify logs at warn and above: the stack of an unknown throw, never a request line.
-  const app = Fastify({ logger: quiet ? false : { level: 'warn' } });
-  // Before any route: every HTTP failure, 404s included, answers with the Faultline envelope.
-  await app.register(faultline, { redact: ['authorization', 'password'] });
-
-  /** While restarting: when the transports accept again (epoch ms). */
-  let upAt;
-  registerHttpApi(app, {
-    handlers: chat.handlers,
-    rateLimit: RATE_LIMIT,
-    verify: verifyToken,
-    restarting: () => (upAt === undefined ? undefined : Math.max(0, upAt - Date.now())),
-  });
 
   const page = (type, body) => (_request, reply) => reply.type(type).header('cache-control', 'no-store').send(body);
   app.get('/', page('text/html; charset=utf-8', html));

@@ -15,6 +15,7 @@ const RESULTS = fileURLToPath(new URL('../test-results/', import.meta.url));
 const TRANSPORTS: { id: string; kind: 'socket' | 'http' }[] = [
   { id: 'ws', kind: 'socket' },
   { id: 'socket.io', kind: 'socket' },
+  { id: 'fastify-ws', kind: 'socket' },
   { id: 'fastify-http', kind: 'http' },
 ];
 

@@ -7,23 +7,10 @@ import { tokenOf } from '../tokens.mjs';
 
 /**
  * @param {import('fastify').FastifyInstance} app with the @faultline/fastify plugin registered
- * @param {import('./index.mjs').RealtimeOptions & { restarting: () => number | undefined }} options
- *   `restarting` returns the ms until the server accepts again, or undefined when it is up.
+ * @param {import('./index.mjs').RealtimeOptions} options
  */
-export function registerHttpApi(app, { handlers, rateLimit, verify, restarting }) {
+export function registerHttpApi(app, { handlers, rateLimit, verify }) {
   const limiters = new Map();
-
-  // While the realtime servers restart, the API is down too: 503 SHUTTING_DOWN with Retry-After.
-  app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/api/rooms') && !request.url.startsWith('/api/me')) return;
-    const left = restarting();
-    if (left !== undefined) {
-      throw new FaultlineError('SHUTTING_DOWN', {
-        retryAfterMs: left + Math.floor(Math.random() * 250),
-        executed: 'no',
-      });
-    }
-  });
 
   /** Runs a chat handler for an authenticated, rate-limited HTTP request. */
   const route = (event, dataOf) => async (request) => {

@@ -7,6 +7,7 @@
  * @property {{ error: Function, warn: Function }} logger
  * @property {{ points: number, durationMs: number }} rateLimit
  * @property {(token: unknown) => { user: string, role: string, exp: number }} verify throws UNAUTHORIZED
+ * @property {import('fastify').FastifyInstance} app the Fastify app, for its websocket route
  */
 
 /**
@@ -23,6 +24,7 @@
 const REALTIME = [
   { id: 'ws', module: './ws.mjs', factory: 'wsTransport', page: 'ws.js' },
   { id: 'socket.io', module: './socketio.mjs', factory: 'socketioTransport', page: 'socketio.js' },
+  { id: 'fastify-ws', module: './fastify-ws.mjs', factory: 'fastifyWsTransport', page: 'fastify-ws.js' },
 ];
 
 /**
