@@ -50,9 +50,13 @@ const hasTaskset = () => {
 function startNode(script, args, cpu) {
   const stdio = ['ignore', 'inherit', 'inherit', 'ipc'];
   // FAULTLINE_BENCH_PROF=<dir>: CPU profiles of both children (node --cpu-prof), for hot-path work.
-  const prof = process.env.FAULTLINE_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FAULTLINE_BENCH_PROF}`] : [];
+  const prof = process.env.FAULTLINE_BENCH_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FAULTLINE_BENCH_PROF}`]
+    : [];
   const argv = [...prof, join(here, script), ...args];
-  return cpu === undefined ? spawn(process.execPath, argv, { stdio }) : spawn('taskset', ['-c', String(cpu), process.execPath, ...argv], { stdio });
+  return cpu === undefined
+    ? spawn(process.execPath, argv, { stdio })
+    : spawn('taskset', ['-c', String(cpu), process.execPath, ...argv], { stdio });
 }
 
 /** Ends a child we started, by its pid: SIGTERM, then SIGKILL. */
@@ -97,11 +101,13 @@ export async function run() {
   const plan = [];
   for (let rep = 0; rep < REPS; rep++) {
     // Interleaved; the order of implementations alternates between repetitions.
-    const impls = (cell) => (cell.kind === 'error' ? ['faultline', 'raw', 'raw-floor', 'raw-throw'] : ['faultline', 'raw']);
+    const impls = (cell) =>
+      cell.kind === 'error' ? ['faultline', 'raw', 'raw-floor', 'raw-throw'] : ['faultline', 'raw'];
     for (const cell of CELLS) {
       const order = impls(cell);
       if (rep % 2 === 1) order.reverse();
-      for (const impl of order) if (!ONLY || ONLY.test(`${impl}.${cell.kind}.w${cell.window}`)) plan.push({ rep, impl, ...cell });
+      for (const impl of order)
+        if (!ONLY || ONLY.test(`${impl}.${cell.kind}.w${cell.window}`)) plan.push({ rep, impl, ...cell });
     }
   }
   const server = startNode('ws/server.mjs', [], pin ? 1 : undefined);
@@ -133,11 +139,16 @@ export async function run() {
     const budget = plan.length * (WARMUP + DURATION + 2000) + 20_000;
     const { results } = await message(client, (m) => m?.results, budget, 'ws bench client');
     const bad = results.filter((r) => r.unexpected > 0);
-    if (bad.length > 0) throw new Error(`ws bench: unexpected outcomes, e.g. ${bad[0].impl} ${bad[0].kind}: ${bad[0].first}`);
+    if (bad.length > 0)
+      throw new Error(`ws bench: unexpected outcomes, e.g. ${bad[0].impl} ${bad[0].kind}: ${bad[0].first}`);
 
-    if (ONLY) return Object.fromEntries(results.map((r) => [`${r.impl}.${r.kind}.w${r.window}.rep${r.rep}.rps`, Math.round(r.rps)]));
+    if (ONLY) {
+      const row = (r) => `${Math.round(r.rps)} rps, cpu/req server ${r3(r.serverCpuUs)} µs, client ${r3(r.clientCpuUs)} µs`;
+      return Object.fromEntries(results.map((r) => [`${r.impl}.${r.kind}.w${r.window}.rep${r.rep}`, row(r)]));
+    }
     const out = {};
-    const find = (rep, impl, kind, window) => results.find((r) => r.rep === rep && r.impl === impl && r.kind === kind && r.window === window);
+    const find = (rep, impl, kind, window) =>
+      results.find((r) => r.rep === rep && r.impl === impl && r.kind === kind && r.window === window);
     for (const { kind, window } of CELLS) {
       const key = `ws.${kind}.w${window}`;
       const ratios = [];
@@ -151,7 +162,8 @@ export async function run() {
           throwRatios.push(f.rps / find(rep, 'raw-throw', kind, window).rps);
         }
       }
-      const of = (impl, field) => median(results.filter((r) => r.impl === impl && r.kind === kind && r.window === window).map((r) => r[field]));
+      const of = (impl, field) =>
+        median(results.filter((r) => r.impl === impl && r.kind === kind && r.window === window).map((r) => r[field]));
       out[`${key}.ratio`] = r3(median(ratios));
       if (kind === 'error') {
         out[`${key}.ratio_vs_floor`] = r3(median(floorRatios));

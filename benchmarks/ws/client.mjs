@@ -57,7 +57,8 @@ async function connect(impl) {
     await new Promise((resolve, reject) => {
       const off = client.onStateChange((c) => {
         if (c.current === 'open') resolve(off());
-        else if (c.current === 'closed' || c.current === 'reconnecting') reject(new Error(`faultline client ${c.current}`));
+        else if (c.current === 'closed' || c.current === 'reconnecting')
+          reject(new Error(`faultline client ${c.current}`));
       });
       client.connect();
     });
@@ -122,7 +123,7 @@ async function runCell(cell) {
       }
       if (!expected(cell, error)) {
         unexpected++;
-        first ??= String(error?.name ?? 'resolved') + ': ' + String(error?.message ?? '');
+        first ??= `${String(error?.name ?? 'resolved')}: ${String(error?.message ?? '')}`;
         if (unexpected > 100) throw new Error(`${cell.impl} ${cell.kind}: unexpected outcomes: ${first}`);
       }
       const f = performance.now();
@@ -155,7 +156,10 @@ async function runCell(cell) {
     p99: pct(99),
     unexpected,
     first,
-    clientCpuUs: cpu.start && cpu.end ? (cpu.end.user - cpu.start.user + cpu.end.system - cpu.start.system) / completed : Number.NaN,
+    clientCpuUs:
+      cpu.start && cpu.end
+        ? (cpu.end.user - cpu.start.user + cpu.end.system - cpu.start.system) / completed
+        : Number.NaN,
     serverCpuUs: serverCpu === null ? Number.NaN : serverCpu / completed,
   };
 }

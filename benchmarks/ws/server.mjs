@@ -46,7 +46,13 @@ class RoomNotFoundError extends Error {
     this.details = details;
   }
 }
-const literalError = (room) => ({ code: 4001, name: 'NOT_FOUND', message: 'Room not found', recoverable: false, details: { room } });
+const literalError = (room) => ({
+  code: 4001,
+  name: 'NOT_FOUND',
+  message: 'Room not found',
+  recoverable: false,
+  details: { room },
+});
 function withoutStack(make) {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;

@@ -110,19 +110,16 @@ function authenticate(token: string | undefined) {
 }
 
 describe.each(transports)('$name', (transport) => {
-  // biome-ignore lint/suspicious/noExplicitAny: the driver is plain JS with JSDoc types
   let running: any;
   let state: State;
   let logger: ReturnType<typeof memoryLogger>;
   let trap: ReturnType<typeof trapUnhandled>;
   const name = transport.name;
 
-  // biome-ignore lint/suspicious/noExplicitAny: driver options
   const start = async (extra: Record<string, any> = {}) => {
     running = await transport.start({ handlers: makeHandlers(state) as never, logger, rateLimit: false, ...extra });
     return running;
   };
-  // biome-ignore lint/suspicious/noExplicitAny: driver options
   const connected = async (opts: Record<string, any> = {}) => {
     const c = running.client({ timeoutMs: 3000, reconnect: { minMs: 20, baseMs: 100, maxMs: 400 }, ...opts });
     await c.ready();

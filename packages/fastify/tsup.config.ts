@@ -8,5 +8,13 @@ export default defineConfig({
   clean: true,
   target: 'es2022',
   platform: 'neutral',
-  external: ['@faultline/core', '@faultline/ws', '@faultline/ws/server', 'fastify', 'fastify-plugin', '@fastify/websocket', 'ws'],
+  external: [
+    '@faultline/core',
+    '@faultline/ws',
+    '@faultline/ws/server',
+    'fastify',
+    'fastify-plugin',
+    '@fastify/websocket',
+    'ws',
+  ],
 });

@@ -94,7 +94,7 @@ async function errorRow(page: Page, name: string, where?: string): Promise<Row> 
 async function stableOpen(page: Page, stableMs = 400, timeout = 20_000): Promise<void> {
   await page.waitForFunction(
     (ms) => {
-      const w = window as unknown as { __openSince?: number };
+      const w = window as unknown as { __openSince?: number | undefined };
       const open = document.getElementById('state')?.dataset.state === 'open';
       if (!open) w.__openSince = undefined;
       else w.__openSince ??= Date.now();

@@ -28,8 +28,8 @@ import {
   toProblem,
 } from './http.js';
 import { createRedactor, type Redactor } from './redact.js';
-import { answerUpgradeError } from './websocket.js';
 import { splitStandardSchemas, toViolations, validationError } from './validation.js';
+import { answerUpgradeError } from './websocket.js';
 
 /** Options of the plugin. Checked at registration: a wrong one fails `app.ready()` with its name. */
 export interface FaultlineFastifyOptions {

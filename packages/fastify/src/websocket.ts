@@ -63,7 +63,7 @@ export function answerUpgradeError(
   reply: FastifyReply,
   error: unknown,
 ): boolean {
-  const wss = (fastify as { websocketServer?: { handleUpgrade: Function } }).websocketServer;
+  const wss = (fastify as { websocketServer?: { handleUpgrade: unknown } }).websocketServer;
   if (!(request as { ws?: boolean }).ws || wss === undefined || request.raw.socket === null) return false;
   reply.hijack();
   (

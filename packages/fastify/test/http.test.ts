@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { faultline, frameworkErrors } from '../src/index.js';
 import { build, captureLogs, start } from './helpers.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: assertions on parsed JSON and log lines
 type Loose = Record<string, any>;
 
 const SECRET = 'db password is hunter2';

@@ -11,7 +11,6 @@ import {
   toProblem,
 } from '../src/index.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: assertions on parsed JSON and log lines
 type Loose = Record<string, any>;
 
 describe('HTTP mapping helpers', () => {

@@ -1,5 +1,5 @@
 import { FaultlineError } from '@faultline/core';
-import { createClient, type StateChange } from '@faultline/ws/client';
+import { createClient, type StateChange, type WebSocketConstructor } from '@faultline/ws/client';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { faultlineWebSocket } from '../src/index.js';
@@ -35,13 +35,20 @@ describe('@fastify/websocket routes speaking Faultline', () => {
         handlers: {
           echo: (data) => data,
           join: (data) => {
-            throw new FaultlineError('NOT_FOUND', { message: 'Room not found', details: { room: (data as { room: string }).room } });
+            throw new FaultlineError('NOT_FOUND', {
+              message: 'Room not found',
+              details: { room: (data as { room: string }).room },
+            });
           },
         },
       });
     });
     expect(app.faultlineWebSocket.servers.size).toBe(1);
-    const client = createClient({ url: `${url.replace('http', 'ws')}/ws`, WebSocket, heartbeat: false });
+    const client = createClient({
+      url: `${url.replace('http', 'ws')}/ws`,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      heartbeat: false,
+    });
     try {
       await expect(client.request('echo', { a: 1 })).resolves.toEqual({ a: 1 });
       const err = await client.request('join', { room: 'r1' }).catch((e: unknown) => e);
@@ -66,7 +73,8 @@ describe('@fastify/websocket routes speaking Faultline', () => {
       await app.register(faultlineWebSocket);
       app.faultlineWebSocket.route('/ws', {
         authenticate: (request) => {
-          if (request.headers.authorization !== 'Bearer good') throw new FaultlineError('UNAUTHORIZED', { message: 'Token expired' });
+          if (request.headers.authorization !== 'Bearer good')
+            throw new FaultlineError('UNAUTHORIZED', { message: 'Token expired' });
           return { user: 'u1' };
         },
         handlers: { who: (_d, ctx) => ctx.auth },
@@ -74,7 +82,10 @@ describe('@fastify/websocket routes speaking Faultline', () => {
     });
     const c = raw(`${url.replace('http', 'ws')}/ws`);
     await until(() => c.closed() !== undefined);
-    expect(c.frames[0]).toMatchObject({ type: 'error', data: { name: 'UNAUTHORIZED', code: 4003, message: 'Token expired' } });
+    expect(c.frames[0]).toMatchObject({
+      type: 'error',
+      data: { name: 'UNAUTHORIZED', code: 4003, message: 'Token expired' },
+    });
     expect(c.closed()?.code).toBe(4003);
   });
 
@@ -116,7 +127,11 @@ describe('@fastify/websocket routes speaking Faultline', () => {
       app.faultlineWebSocket.route('/ws', { handlers: { echo: (d) => d } });
     });
     const changes: StateChange[] = [];
-    const client = createClient({ url: `${url.replace('http', 'ws')}/ws`, WebSocket, heartbeat: false });
+    const client = createClient({
+      url: `${url.replace('http', 'ws')}/ws`,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      heartbeat: false,
+    });
     client.onStateChange((c) => changes.push(c));
     try {
       await client.request('echo', 1);

@@ -8,6 +8,7 @@
 import {
   type BackoffOptions,
   bodyOf,
+  classifyClose,
   classifyError,
   consoleLogger,
   createRetryBudget,
@@ -22,6 +23,7 @@ import {
   mayResend,
   Notifier,
   type Observer,
+  type RegistryLike,
   RequestTracker,
   type RetryBudget,
   type RetryBudgetOptions,
@@ -85,6 +87,8 @@ export interface ClientOptions {
   reconnect?: BackoffOptions | false;
   /** The retry budget shared by reconnects and request retries. */
   budget?: RetryBudget | RetryBudgetOptions;
+  /** The application's registry, to classify its own close codes when the error event was lost. */
+  registry?: RegistryLike;
   /** `success` / `error` notifications with a location. */
   observer?: Observer;
   /** Failures nobody waits for. @default logs through `logger` */
@@ -187,10 +191,39 @@ function randomKey(): string {
 }
 
 /** The error the end of a connection gives, with PAYLOAD_TOO_LARGE as cause when that was why. */
+/** The WebSocket close code and reason behind a Socket.IO disconnect, when there was one. */
+function closeOf(description: DisconnectDescription | undefined): { code: number; reason: string } | undefined {
+  const context = (description as { context?: { code?: unknown; reason?: unknown } } | undefined)?.context;
+  if (typeof context?.code !== 'number') return undefined;
+  return { code: context.code, reason: typeof context.reason === 'string' ? context.reason : '' };
+}
+
+/**
+ * Why the connection ended, when the error event that said it was lost: the server closes the
+ * WebSocket with the error's mapped close code and `NAME:retry_after_ms` (PROTOCOL.md §6.1).
+ */
+function closeError(close: { code: number; reason: string }, registry?: RegistryLike): FaultlineError | undefined {
+  // Plain ends (1000, 1005, 1006...) say nothing about the server's intent; 1009 is handled apart.
+  if (!(close.code >= 4000 || (close.code >= 1011 && close.code <= 1014))) return undefined;
+  const c = classifyClose(close.code, close.reason, registry);
+  const known = c.name !== 'UNKNOWN';
+  return FaultlineError.fromBody({
+    code: c.code,
+    name: known ? c.name : 'BAD_CONNECTION',
+    message: known ? `Connection closed: ${c.name}` : `Connection closed with code ${c.code}`,
+    category: 'connection',
+    recoverable: c.recoverable,
+    recovery: c.recovery,
+    ...(c.retryAfterMs === undefined ? {} : { retry_after_ms: c.retryAfterMs }),
+    ...(known ? {} : { details: { close_code: c.code } }),
+  });
+}
+
+/** The error the end of a connection gives, with PAYLOAD_TOO_LARGE as cause when that was why. */
 function lostError(reason: string, description: DisconnectDescription | undefined): FaultlineError {
-  const d = description as { description?: unknown; context?: { code?: unknown; status?: unknown } } | undefined;
+  const d = description as { description?: unknown; context?: { status?: unknown } } | undefined;
   // When a packet exceeds the server's maxHttpBufferSize, ws closes with 1009 and polling answers 413.
-  const tooLarge = d?.context?.code === 1009 || d?.description === 413 || d?.context?.status === 413;
+  const tooLarge = closeOf(description)?.code === 1009 || d?.description === 413 || d?.context?.status === 413;
   return new FaultlineError('BAD_CONNECTION', {
     message: `Connection lost (${reason})`,
     executed: 'maybe',
@@ -510,7 +543,7 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     failPending(
       (entry) =>
         new FaultlineError('BAD_CONNECTION', {
-          message: `Connection lost with ${entry.event} in flight (${detail})`,
+          message: 'Connection lost',
           executed: 'maybe',
           ...(cause === undefined ? {} : { cause }),
         }),
@@ -528,23 +561,20 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
       stop(detail);
       return;
     }
-    if (detail === 'io server disconnect') {
-      // Socket.IO will not reconnect: the error the server sent just before decides.
-      const reason =
-        closingError ??
-        new FaultlineError('BAD_CONNECTION', {
-          message: 'Disconnected by the server',
-          executed: 'maybe',
-        });
-      const known = closingError !== undefined;
-      closingError = undefined;
-      notifier.error('Connect#Close', reason);
-      if (known) react(reason, detail);
-      else stop(detail, reason);
-      return;
-    }
-    notifier.error('Connect#Close', lost);
-    react(lost, detail);
+    // The error the server sent just before the end is authoritative; without it (lost), the
+    // close code says what it was; `io server disconnect` alone means stop, as for Socket.IO.
+    const sent = closingError;
+    closingError = undefined;
+    const close = closeOf(description);
+    const reason =
+      sent ??
+      (close === undefined ? undefined : closeError(close, options.registry)) ??
+      (detail === 'io server disconnect'
+        ? new FaultlineError('BAD_CONNECTION', { message: 'Disconnected by the server', executed: 'maybe' })
+        : lost);
+    notifier.error('Connect#Close', reason);
+    if (detail === 'io server disconnect' && sent === undefined) stop(detail, reason);
+    else react(reason, detail);
   };
 
   const onServerError = (body: unknown, meta: unknown): void => {

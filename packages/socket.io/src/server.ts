@@ -8,6 +8,8 @@
 import {
   bodyOf,
   type Connection,
+  closeCodeFor,
+  closeReason,
   createProtocolServer,
   DEFAULT_DECODE_LIMITS,
   type DecodeLimits,
@@ -150,6 +152,13 @@ interface AnySocket {
   on(event: string, listener: (...args: never[]) => void): unknown;
   listeners(event: string): unknown[];
   disconnect(close?: boolean): unknown;
+  /** Engine.IO's connection (internals, guarded: only used to close with a code). */
+  readonly conn?: {
+    transport?: { name?: string; socket?: { close?(code: number, reason: string): void } };
+    writeBuffer?: unknown[];
+    once(event: 'drain', listener: () => void): unknown;
+    close(): unknown;
+  };
 }
 
 type AckFn = (...args: unknown[]) => void;
@@ -262,10 +271,14 @@ export function attach<
 
   // ---------------------------------------------------------------- connection-level errors
 
-  const failSocket = (socket: AnySocket, error: unknown): void => {
-    const err = FaultlineError.from(error, { registry });
-    logUnknown(err, { connection_id: socket.id }, 'faultline: connection failed');
-    const body = toErrorBody(err);
+  /**
+   * Ends a connection because of an error: the error event first, then the end. Over the
+   * websocket transport the WebSocket closes with the mapped close code and `NAME:retry_after_ms`
+   * reason, as `@faultline/ws` does, so a client that lost the event still classifies the close.
+   * Over polling a recoverable error ends the transport (the client reconnects) and a fatal one
+   * the namespace (`io server disconnect`: Socket.IO clients stop).
+   */
+  const endWith = (socket: AnySocket, body: ErrorBody): void => {
     if (socket.connected) {
       try {
         socket.emit(ERROR_EVENT, body, errorMeta(undefined, true));
@@ -273,8 +286,34 @@ export function attach<
         notifier.unhandled('Connect#Close', thrown);
       }
     }
+    const conn = socket.conn;
+    const transport = conn?.transport;
+    const ws = transport?.name === 'websocket' ? transport.socket : undefined;
+    if (conn !== undefined && ws !== undefined && typeof ws.close === 'function') {
+      const code = closeCodeFor(body, registry);
+      const reason = closeReason(body);
+      const close = (): void => {
+        try {
+          ws.close?.(code, reason);
+        } catch {
+          conn.close();
+        }
+      };
+      // Engine.IO hands buffered packets to the WebSocket on 'drain': the event goes out first.
+      if ((conn.writeBuffer?.length ?? 0) > 0) conn.once('drain', close);
+      else close();
+      return;
+    }
+    if (body.recovery !== 'none' && conn !== undefined) conn.close();
+    else socket.disconnect();
+  };
+
+  const failSocket = (socket: AnySocket, error: unknown): void => {
+    const err = FaultlineError.from(error, { registry });
+    logUnknown(err, { connection_id: socket.id }, 'faultline: connection failed');
+    const body = toErrorBody(err);
     notifyError('Connect#Close', body);
-    socket.disconnect();
+    endWith(socket, body);
   };
 
   const makeBadInput = () => {
@@ -588,14 +627,7 @@ export function attach<
       shutdownWindowMs = opts.windowMs;
       await engine.shutdown(opts);
       for (const conn of [...connections]) {
-        const socket = conn.socket as unknown as AnySocket;
-        const body = engine.shuttingDown(opts.windowMs);
-        try {
-          socket.emit(ERROR_EVENT, body, errorMeta(undefined, true));
-        } catch (thrown) {
-          notifier.unhandled('Connect#Close', thrown);
-        }
-        socket.disconnect();
+        endWith(conn.socket as unknown as AnySocket, engine.shuttingDown(opts.windowMs));
       }
     },
   };

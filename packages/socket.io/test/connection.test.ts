@@ -3,6 +3,7 @@
  * or the server shuts down; and requests from the server to the client.
  */
 import { FaultlineError } from '@faultline/core';
+import { ERROR_EVENT } from '../src/server.js';
 import { describe, expect, it } from 'vitest';
 import {
   closeServer,
@@ -165,7 +166,8 @@ describe.each(TRANSPORTS)('connection over %s', (transport) => {
     const notice = observer.errors.find((e) => e.location === 'Connect#Error');
     expect(notice?.error.name).toBe('SHUTTING_DOWN');
     expect(change?.reason?.name).toBe('SHUTTING_DOWN');
-    expect(change?.detail).toBe('io server disconnect');
+    // The server ended the transport (a retryable error): plain Socket.IO clients reconnect too.
+    expect(change?.detail).toBe('transport close');
     expect(change?.nextRetryInMs).toBeGreaterThanOrEqual(notice?.error.retryAfterMs ?? 0);
     expect(notice?.error.retryAfterMs).toBeLessThan(300);
     // The attempt itself waits that long.
@@ -203,6 +205,42 @@ describe.each(TRANSPORTS)('connection over %s', (transport) => {
     await sleep(150);
     expect(client.socket.connected).toBe(false);
     expect((await settle(client.request('slow'))).ok).toBe(false);
+  });
+
+  it('classifies the end of a connection whose error event was lost', async () => {
+    const s = await startServer(transports, { handlers: { echo: (d: unknown) => d } });
+    const dropErrorEvents = (socket: { onpacket: (packet: { data?: unknown }) => void }) => {
+      const onpacket = socket.onpacket.bind(socket);
+      socket.onpacket = (packet) => {
+        if (Array.isArray(packet.data) && packet.data[0] === ERROR_EVENT) return;
+        onpacket(packet);
+      };
+    };
+    // Fatal: the client stops. Over websocket the close code still names the error.
+    // Socket.IO binds onpacket when it subscribes: replace it before the first connect.
+    const a = makeClient(s.url, transports, {}, { autoConnect: false });
+    dropErrorEvents(a.socket as never);
+    a.client.connect();
+    await untilState(a.client, 'open');
+    s.fl.fail(s.sockets.at(-1) as never, new FaultlineError('FORBIDDEN', { message: 'Banned' }));
+    await untilState(a.client, 'closed');
+    expect(a.observer.errors.some((e) => e.location === 'Connect#Error')).toBe(false);
+    expect(a.states.at(-1)?.reason?.name).toBe(transport === 'websocket' ? 'FORBIDDEN' : 'BAD_CONNECTION');
+    await sleep(150);
+    expect(s.sockets.length).toBe(1);
+    // Retryable: the client reconnects; over websocket no earlier than retry_after_ms.
+    const b = makeClient(s.url, transports, {}, { autoConnect: false });
+    dropErrorEvents(b.socket as never);
+    b.client.connect();
+    await untilState(b.client, 'open');
+    const failedAt = Date.now();
+    s.fl.fail(s.sockets.at(-1) as never, new FaultlineError('UNAVAILABLE', { retryAfterMs: 300 }));
+    await waitFor(() => s.sockets.length === 3 && b.client.state === 'open', 3000, 'reconnected');
+    if (transport === 'websocket') {
+      expect(Date.now() - failedAt).toBeGreaterThanOrEqual(295);
+      expect(b.states.find((c) => c.current === 'reconnecting')?.reason?.name).toBe('UNAVAILABLE');
+    }
+    expect(await b.client.request('echo', 'back')).toBe('back');
   });
 
   describe('requests of a client nobody observes (its fast path)', () => {

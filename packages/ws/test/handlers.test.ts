@@ -137,7 +137,11 @@ describe('handlers', () => {
     const crash = await settle(client.request('crash'));
     expect((crash as { error: FaultlineError }).error.name).toBe('INTERNAL');
     const pay = await settle(client.request('pay', null, { idempotencyKey: 'p-1' }));
-    expect((pay as { error: FaultlineError }).error).toMatchObject({ name: 'INTERNAL', message: 'Internal server error', executed: 'maybe' });
+    expect((pay as { error: FaultlineError }).error).toMatchObject({
+      name: 'INTERNAL',
+      message: 'Internal server error',
+      executed: 'maybe',
+    });
     await expect(client.request('pay')).resolves.toBe('paid');
   });
 
