@@ -143,7 +143,8 @@ export async function run() {
       throw new Error(`ws bench: unexpected outcomes, e.g. ${bad[0].impl} ${bad[0].kind}: ${bad[0].first}`);
 
     if (ONLY) {
-      const row = (r) => `${Math.round(r.rps)} rps, cpu/req server ${r3(r.serverCpuUs)} µs, client ${r3(r.clientCpuUs)} µs`;
+      const row = (r) =>
+        `${Math.round(r.rps)} rps, cpu/req server ${r3(r.serverCpuUs)} µs, client ${r3(r.clientCpuUs)} µs`;
       return Object.fromEntries(results.map((r) => [`${r.impl}.${r.kind}.w${r.window}.rep${r.rep}`, row(r)]));
     }
     const out = {};

@@ -190,9 +190,9 @@ export async function fuzzHttp(base, opts) {
         } catch {
           badBody = true;
         }
-        // An empty JSON body is refused too.
-        if (text.length === 0) badBody = true;
       } else if (ct !== 'text/plain') badBody = true;
+      // Content-Length 0 is no body at all: nothing to parse, nothing to refuse.
+      if (text.length === 0) badBody = false;
     }
     let res;
     let text;
@@ -200,7 +200,9 @@ export async function fuzzHttp(base, opts) {
       ({ res, text } = await send(base + path, method, headers, body));
     } catch (e) {
       stats.unanswered++;
-      sample(`no answer to ${method} ${path} (${ct || 'no type'}, ${f.label}, ${body?.length ?? 0} bytes): ${String(e)}`);
+      sample(
+        `no answer to ${method} ${path} (${ct || 'no type'}, ${f.label}, ${body?.length ?? 0} bytes): ${String(e)}`,
+      );
       return;
     }
     opts.wire?.frame('in', text);
@@ -220,7 +222,9 @@ export async function fuzzHttp(base, opts) {
     const d = frame === undefined ? undefined : decodeFrame(frame, DEFAULT_DECODE_LIMITS);
     if (!d?.ok || d.frame.type !== 'error') {
       stats.wrongAnswers++;
-      sample(`${res.status} not an envelope: ${text.slice(0, 160)} for ${method} ${path} (${ct || 'no type'}, ${f.label}, ${body?.length ?? 0} bytes: ${String(f.text ?? '<binary>').slice(0, 80)})`);
+      sample(
+        `${res.status} not an envelope: ${text.slice(0, 160)} for ${method} ${path} (${ct || 'no type'}, ${f.label}, ${body?.length ?? 0} bytes: ${String(f.text ?? '<binary>').slice(0, 80)})`,
+      );
       return;
     }
     const data = d.frame.data;

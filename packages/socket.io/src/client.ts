@@ -541,7 +541,7 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     // In flight: exactly one BAD_CONNECTION each, except idempotent requests, re-sent on connect
     // (unless the connection died of an oversized message, which a re-send would repeat).
     failPending(
-      (entry) =>
+      (_entry) =>
         new FaultlineError('BAD_CONNECTION', {
           message: 'Connection lost',
           executed: 'maybe',

@@ -3,8 +3,8 @@
  * or the server shuts down; and requests from the server to the client.
  */
 import { FaultlineError } from '@faultline/core';
-import { ERROR_EVENT } from '../src/server.js';
 import { describe, expect, it } from 'vitest';
+import { ERROR_EVENT } from '../src/server.js';
 import {
   closeServer,
   makeClient,
