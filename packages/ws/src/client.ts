@@ -192,6 +192,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
   const logger = options.logger ?? consoleLogger;
   const notifier = new Notifier(options.observer, options.errorRoute ?? loggingErrorRoute(logger));
   const observeSuccess = typeof options.observer?.success === 'function';
+  const observeError = typeof options.observer?.error === 'function';
   const planner = createRetryPlanner({
     ...(options.reconnect ? { backoff: options.reconnect } : {}),
     ...(options.budget ? { budget: options.budget } : {}),
@@ -254,8 +255,10 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
   };
 
   const flush = (): void => {
-    for (const out of outgoing.values()) {
-      if (!out.sent) out.sent = sendNow(out.text);
+    for (const [id, out] of outgoing) {
+      // Settled while waiting (timeout, abort): nothing to send.
+      if (!tracker.has(id)) outgoing.delete(id);
+      else if (!out.sent) out.sent = sendNow(out.text);
     }
   };
 
@@ -272,20 +275,28 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
     return err;
   };
 
-  /** Rejects what was sent and cannot be re-sent; keeps idempotent and unsent requests. */
+  /**
+   * The connection is gone: rejects what was sent and cannot be re-sent (it may have run), keeps
+   * idempotent and unsent requests for the next connection unless `fatal`. `outgoing` holds only
+   * requests that were not sent or are idempotent; every other pending request was sent.
+   */
   const dropInFlight = (fatal: FaultlineError | undefined): void => {
+    const lost = fatal ? `Connection closed: ${fatal.name}` : 'Connection lost';
     for (const [id, out] of outgoing) {
+      if (!tracker.has(id)) {
+        outgoing.delete(id);
+        continue;
+      }
       if (fatal === undefined && (out.idempotent || !out.sent)) {
         out.sent = false;
         continue;
       }
       outgoing.delete(id);
       // Never sent: the fatal error itself, one instance per request (each carries its id).
-      const err =
-        fatal && !out.sent
-          ? FaultlineError.fromBody(toErrorBody(fatal), { requestId: id })
-          : badConnection(fatal ? `Connection closed: ${fatal.name}` : 'Connection lost')(id);
-      tracker.fail(id, err);
+      tracker.fail(id, fatal && !out.sent ? FaultlineError.fromBody(toErrorBody(fatal), { requestId: id }) : badConnection(lost)(id));
+    }
+    for (const { id } of tracker.pending()) {
+      if (!outgoing.has(id)) tracker.fail(id, badConnection(lost)(id));
     }
   };
 
@@ -324,7 +335,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
       const err = FaultlineError.fromBody({ ...result.error, executed: 'maybe' }, id === undefined ? {} : { requestId: id });
       notifier.error('Frame#decode', err);
       // A reply the client cannot read still settles its request, now rather than at its timeout.
-      if (id !== undefined && outgoing.has(id)) {
+      if (id !== undefined && tracker.has(id)) {
         outgoing.delete(id);
         tracker.fail(id, err);
       }
@@ -425,6 +436,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
       outgoing.delete(id);
       tracker.fail(id, badConnection(`Connection closed: ${reason.name}`)(id));
     }
+    for (const { id } of tracker.pending()) tracker.fail(id, badConnection(`Connection closed: ${reason.name}`)(id));
   };
 
   const resolveUrl = async (): Promise<string> => {
@@ -550,10 +562,16 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
       tracker.fail(tracked.id, new FaultlineError('BAD_REQUEST', { message: 'Request data is not JSON', cause: error, executed: 'no' }));
       return tracked.promise;
     }
-    const out: Outgoing = { text, idempotent: key !== undefined, sent: false };
-    outgoing.set(tracked.id, out);
-    out.sent = sendNow(text);
     const id = tracked.id;
+    const idempotent = key !== undefined;
+    const sent = sendNow(text);
+    if (idempotent || !sent) {
+      // May have to be sent (again) on a later connection; forgotten once settled without a reply.
+      outgoing.set(id, { text, idempotent, sent });
+      tracked.promise.then(undefined, () => outgoing.delete(id));
+    }
+    // Hot path: without an observer the tracker's promise is the request's.
+    if (!observeSuccess && !observeError) return tracked.promise;
     const started = observeSuccess ? Date.now() : 0;
     return tracked.promise.then(
       observeSuccess
@@ -563,8 +581,6 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
           }
         : undefined,
       (error: FaultlineError) => {
-        // Settled without a reply (timeout, abort, lost connection): nothing left to re-send.
-        outgoing.delete(id);
         notifier.error(`Request#${event}`, error);
         throw error;
       },
