@@ -272,11 +272,12 @@ export function attach<
   // ---------------------------------------------------------------- connection-level errors
 
   /**
-   * Ends a connection because of an error: the error event first, then the end. Over the
-   * websocket transport the WebSocket closes with the mapped close code and `NAME:retry_after_ms`
-   * reason, as `@faultline/ws` does, so a client that lost the event still classifies the close.
-   * Over polling a recoverable error ends the transport (the client reconnects) and a fatal one
-   * the namespace (`io server disconnect`: Socket.IO clients stop).
+   * Ends a connection because of an error: the error event first, then the end. A fatal error
+   * (recovery `none`) disconnects the namespace: `io server disconnect`, on which every Socket.IO
+   * client stops. A recoverable one ends the transport, so that a client that lost the event
+   * still reconnects; over the websocket transport the WebSocket closes with the mapped close
+   * code and `NAME:retry_after_ms` reason, as `@faultline/ws` does (PROTOCOL.md §6), so the
+   * client still learns the name and the pacing.
    */
   const endWith = (socket: AnySocket, body: ErrorBody): void => {
     if (socket.connected) {
@@ -287,9 +288,13 @@ export function attach<
       }
     }
     const conn = socket.conn;
-    const transport = conn?.transport;
+    if (body.recovery === 'none' || conn === undefined) {
+      socket.disconnect();
+      return;
+    }
+    const transport = conn.transport;
     const ws = transport?.name === 'websocket' ? transport.socket : undefined;
-    if (conn !== undefined && ws !== undefined && typeof ws.close === 'function') {
+    if (ws !== undefined && typeof ws.close === 'function') {
       const code = closeCodeFor(body, registry);
       const reason = closeReason(body);
       const close = (): void => {
@@ -304,8 +309,7 @@ export function attach<
       else close();
       return;
     }
-    if (body.recovery !== 'none' && conn !== undefined) conn.close();
-    else socket.disconnect();
+    conn.close();
   };
 
   const failSocket = (socket: AnySocket, error: unknown): void => {
