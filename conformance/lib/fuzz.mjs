@@ -248,7 +248,8 @@ export function peekId(text) {
 export function expectation(f, opts = {}) {
   const max = opts.maxFrameBytes ?? DEFAULT_DECODE_LIMITS.maxBytes;
   if (f.binary) return { answer: 'bad', id: peekId(new TextDecoder().decode(f.binary)), names: ['BAD_REQUEST'] };
-  const text = /** @type {string} */ (f.text);
+  // What the server reads: UTF-8 on the wire turns lone surrogates into U+FFFD.
+  const text = Buffer.from(/** @type {string} */ (f.text), 'utf8').toString('utf8');
   if (Buffer.byteLength(text) > max) return { answer: 'bad', id: peekId(text), names: ['PAYLOAD_TOO_LARGE'] };
   const d = decodeFrame(text);
   if (!d.ok) return { answer: 'bad', id: d.requestId, names: ['BAD_REQUEST', 'PAYLOAD_TOO_LARGE'] };

@@ -245,7 +245,7 @@ export async function fuzzHttp(base, opts) {
     }
     stats.answered++;
   };
-  const concurrency = opts.concurrency ?? 16;
+  const concurrency = opts.concurrency ?? 32;
   // node:http with keep-alive: fetch's per-request overhead would dominate 100,000 requests.
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   /** @returns {Promise<{ res: { ok: boolean, status: number }, text: string }>} */
