@@ -26,9 +26,11 @@ export const KNOWN = {
   ]),
   /** transport → behaviour keys (see `noteDeviation` calls) that are known not to hold. */
   deviations: /** @type {Record<string, string[]>} */ ({
-    // Socket.IO has no close codes: when the `$faultline:error` event before a server disconnect
-    // is lost, the client sees a bare "io server disconnect" and stops with BAD_CONNECTION, for a
-    // retryable error too (packages/socket.io/src/client.ts onDisconnect, `stop(detail, reason)`).
+    // Socket.IO: a server-ended connection whose `$faultline:error` event is lost. Since 377c0cb a
+    // recoverable error closes the transport with the mapped WebSocket code (reconnect holds), but
+    // a fatal one (FORBIDDEN) still ends with a bare "io server disconnect": the client stops,
+    // rightly, but names it BAD_CONNECTION, not FORBIDDEN (packages/socket.io/src/client.ts
+    // onDisconnect, `stop(detail, reason)` without `closingError`).
     'socket.io': ['dropped-frame-name', 'dropped-frame-retryable'],
     // The HTTP plugin applies no frame rules to request bodies: data nested 40 deep is echoed.
     'fastify-http': ['depth-limit'],

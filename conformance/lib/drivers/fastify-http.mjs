@@ -17,7 +17,7 @@ import { silent } from '../ws-common.mjs';
  * Fastify's request/response info lines are dropped.
  * @param {import('@faultline/core').Logger} logger
  */
-function fastifyLogger(logger) {
+export function fastifyLogger(logger) {
   const noop = () => {};
   const adapter = {
     level: 'warn',
