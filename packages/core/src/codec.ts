@@ -240,3 +240,74 @@ export function responseFrame(requestId: string, data: Json | undefined): Respon
 export function eventFrame(event: string, data: Json | undefined): EventFrame {
   return data === undefined ? { type: 'event', event } : { type: 'event', event, data };
 }
+
+// ---------------------------------------------------------------- direct encoders (hot paths)
+// The same JSON as `encodeFrame(errorFrame(...))` and friends, written without building the frame
+// object first: on Node 20, `JSON.stringify` of a nested error frame costs about twice the
+// concatenation of its known fields (~2 µs against ~1 µs). Keys keep the builders' order. A body
+// that is not what the type says falls back to the object form; unknown body keys are left out
+// (receivers ignore them anyway, and what crosses the wire is chosen, not leaked).
+
+const quote = JSON.stringify as (s: string) => string;
+
+function bodyJson(body: ErrorBody, depth: number): string | undefined {
+  const { code, name, message, category, recoverable, recovery, retry_after_ms: ra, executed, details, cause } = body;
+  if (
+    !Number.isInteger(code) ||
+    typeof name !== 'string' ||
+    typeof message !== 'string' ||
+    typeof recoverable !== 'boolean' ||
+    !CATEGORIES.has(category) ||
+    !RECOVERIES.has(recovery)
+  ) {
+    return undefined;
+  }
+  let s = `{"code":${code},"name":${quote(name)},"message":${quote(message)},"category":"${category}","recoverable":${recoverable},"recovery":"${recovery}"`;
+  if (ra !== undefined) {
+    if (!(typeof ra === 'number' && Number.isFinite(ra))) return undefined;
+    s += `,"retry_after_ms":${ra}`;
+  }
+  if (executed !== undefined) {
+    if (!EXECUTED.has(executed)) return undefined;
+    s += `,"executed":"${executed}"`;
+  }
+  if (details !== undefined) {
+    const d = JSON.stringify(details);
+    if (d !== undefined) s += `,"details":${d}`;
+  }
+  if (cause !== undefined) {
+    const c = depth < 16 ? bodyJson(cause, depth + 1) : undefined;
+    if (c === undefined) return undefined;
+    s += `,"cause":${c}`;
+  }
+  return `${s}}`;
+}
+
+/** `encodeFrame(errorFrame(body, requestId))`, faster. */
+export function encodeErrorFrame(body: ErrorBody, requestId?: string): string {
+  const data = bodyJson(body, 0);
+  if (data === undefined) return encodeFrame(errorFrame(body, requestId));
+  const meta =
+    requestId === undefined
+      ? `{"timestamp":"${timestamp()}"}`
+      : `{"request_id":${quote(requestId)},"timestamp":"${timestamp()}"}`;
+  return `{"type":"error","data":${data},"meta":${meta}}`;
+}
+
+/** `encodeFrame(responseFrame(requestId, data))`, faster. */
+export function encodeResponseFrame(requestId: string, data: Json | undefined): string {
+  const d = data === undefined ? undefined : JSON.stringify(data);
+  const meta = `{"request_id":${quote(requestId)}}`;
+  return d === undefined ? `{"type":"response","meta":${meta}}` : `{"type":"response","data":${d},"meta":${meta}}`;
+}
+
+/** `encodeFrame(requestFrame(event, data, meta))`, faster. */
+export function encodeRequestFrame(event: string, data: Json | undefined, meta: RequestFrame['meta']): string {
+  const d = data === undefined ? undefined : JSON.stringify(data);
+  let m = `{"request_id":${quote(meta.request_id)}`;
+  if (meta.idempotency_key !== undefined) m += `,"idempotency_key":${quote(meta.idempotency_key)}`;
+  if (meta.timeout_ms !== undefined) m += `,"timeout_ms":${JSON.stringify(meta.timeout_ms)}`;
+  return d === undefined
+    ? `{"type":"request","event":${quote(event)},"meta":${m}}}`
+    : `{"type":"request","event":${quote(event)},"data":${d},"meta":${m}}}`;
+}

@@ -6,7 +6,16 @@
  * {@link ProtocolServer.dispatch} directly.
  */
 import { closeCodeFor, closeReason } from './classify.js';
-import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeFrame, encodeFrame, errorFrame, eventFrame, requestFrame, responseFrame } from './codec.js';
+import {
+  DEFAULT_DECODE_LIMITS,
+  type DecodeLimits,
+  decodeFrame,
+  encodeErrorFrame,
+  encodeFrame,
+  encodeRequestFrame,
+  encodeResponseFrame,
+  eventFrame,
+} from './codec.js';
 import type { ErrorBody, Json, RequestFrame } from './envelope.js';
 import { bodyOf, FaultlineError, type RegistryLike, toErrorBody } from './error.js';
 import {
@@ -339,7 +348,7 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
       const sendText = (text: string): void => {
         if (open) port.send(text);
       };
-      const sendError = (body: ErrorBody, requestId?: string): void => sendText(encodeFrame(errorFrame(body, requestId)));
+      const sendError = (body: ErrorBody, requestId?: string): void => sendText(encodeErrorFrame(body, requestId));
 
       const badFrame = (body: ErrorBody, requestId: string | undefined): void => {
         const t = Date.now();
@@ -371,7 +380,7 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
           if (outcome.ok) {
             let text: string;
             try {
-              text = encodeFrame(responseFrame(requestId, outcome.data));
+              text = encodeResponseFrame(requestId, outcome.data);
             } catch (thrown) {
               // A result JSON cannot carry (BigInt, cycle): the client still gets one outcome.
               const err = FaultlineError.from(thrown, { registry });
@@ -395,7 +404,7 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
         const requestId = frame.meta.request_id;
         const event = frame.event;
         if (event === PING_EVENT) {
-          sendText(encodeFrame(responseFrame(requestId, undefined)));
+          sendText(encodeResponseFrame(requestId, undefined));
           return;
         }
         const started = observeSuccess ? performanceNow() : 0;
@@ -441,7 +450,7 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
             return Promise.reject(new FaultlineError('BAD_CONNECTION', { message: 'Connection is closed', executed: 'no' }));
           }
           const tracked = tracker.track<T>(event, opts);
-          sendText(encodeFrame(requestFrame(event, data, { request_id: tracked.id })));
+          sendText(encodeRequestFrame(event, data, { request_id: tracked.id }));
           return tracked.promise;
         },
         fail(error) {

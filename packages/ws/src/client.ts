@@ -20,8 +20,10 @@ import {
   decodeFrame,
   type ErrorBody,
   type ErrorRoute,
-  encodeFrame,
   errorFrame,
+  encodeFrame,
+  encodeRequestFrame,
+  encodeResponseFrame,
   eventFrame,
   FaultlineError,
   type Json,
@@ -36,8 +38,6 @@ import {
   RequestTracker,
   type RetryBudget,
   type RetryBudgetOptions,
-  requestFrame,
-  responseFrame,
   toErrorBody,
 } from '@faultline/core';
 import { peekRequestId } from './peek.js';
@@ -304,23 +304,17 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
     const handler = serverHandlers.get(event);
     const answer = (text: string) => sendNow(text);
     if (handler === undefined) {
-      answer(
-        encodeFrame(
-          errorFrame(
-            toErrorBody(new FaultlineError('NOT_FOUND', { message: `No handler for ${event}`, executed: 'no' })),
-            id,
-          ),
-        ),
-      );
+      answer(encodeFrame(errorFrame(toErrorBody(new FaultlineError('NOT_FOUND', { message: `No handler for ${event}`, executed: 'no' })), id)));
       return;
     }
     Promise.resolve()
       .then(() => handler(data))
       .then(
-        (value) => answer(encodeFrame(responseFrame(id, value as Json | undefined))),
+        (value) => answer(encodeResponseFrame(id, value as Json | undefined)),
         (error: unknown) => {
           const err = FaultlineError.from(error);
           if (err.code === 5000) notifier.unhandled(`Handle#${event}`, error);
+          // Not a hot path: the plain encoder keeps the browser bundle small.
           answer(encodeFrame(errorFrame(toErrorBody(err), id)));
         },
       );
@@ -461,7 +455,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
         probe.promise.then(undefined, (error: FaultlineError) => {
           if (error.name === 'TIMEOUT' && socket === watched && state === 'open') dead();
         });
-        sendNow(encodeFrame(requestFrame(PING_EVENT, undefined, { request_id: probe.id })));
+        sendNow(encodeRequestFrame(PING_EVENT, undefined, { request_id: probe.id }));
       }
       heard = false;
     }, heartbeat.intervalMs);
@@ -557,7 +551,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
     const meta = key === undefined ? { request_id: tracked.id } : { request_id: tracked.id, idempotency_key: key };
     let text: string;
     try {
-      text = encodeFrame(requestFrame(event, data, meta));
+      text = encodeRequestFrame(event, data, meta);
     } catch (error) {
       tracker.fail(tracked.id, new FaultlineError('BAD_REQUEST', { message: 'Request data is not JSON', cause: error, executed: 'no' }));
       return tracked.promise;
