@@ -54,7 +54,8 @@ describe('direct encoders', () => {
       for (const id of [undefined, '1', 'a"b\\c', 'ü🚀']) {
         const fast = encodeErrorFrame(body, id);
         same(fast, encodeFrame(errorFrame(body, id)));
-        if (Number.isInteger(body.code) && body.retry_after_ms !== Number.POSITIVE_INFINITY) expect(decodeFrame(fast).ok).toBe(true);
+        if (Number.isInteger(body.code) && body.retry_after_ms !== Number.POSITIVE_INFINITY)
+          expect(decodeFrame(fast).ok).toBe(true);
       }
     }
   });
