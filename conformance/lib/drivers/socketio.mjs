@@ -9,7 +9,7 @@ import { attach, ERROR_EVENT } from '@faultline/socket.io/server';
 import { Server } from 'socket.io';
 import { io } from 'socket.io-client';
 import { frameGenerator } from '../fuzz.mjs';
-import { now, sleep } from '../util.mjs';
+import { now, rng, sleep } from '../util.mjs';
 import { Wire } from '../wire.mjs';
 import { silent } from '../ws-common.mjs';
 
@@ -207,6 +207,9 @@ export function parseSocketIoErrors(text) {
 }
 
 const BAD_CLASS = new Set(['BAD_REQUEST', 'PAYLOAD_TOO_LARGE']);
+
+/** Engine.io message payloads that are no valid Socket.IO packet. */
+const MALFORMED = ['2{"event":"echo"}', '9', '2[', '21x["echo"]', '2[null,1]', '2"echo"', '2[{"a":1}]'];
 const FUZZ_HANDLERS = new Set(['echo', 'fail', 'boom']);
 
 /**
@@ -275,6 +278,7 @@ export async function fuzzSocketIo(url, opts) {
     }
   };
   await connect();
+  const garbage = rng(opts.seed ^ 0x510);
   while (stats.frames < opts.frames) {
     const n = Math.min(batchSize, opts.frames - stats.frames);
     serverErrors = [];
@@ -361,6 +365,24 @@ export async function fuzzSocketIo(url, opts) {
         stats.wrongAnswers++;
         sample(res.why);
       }
+    }
+    // Now and then a malformed Socket.IO packet, written below socket.io-client: Socket.IO's
+    // parser refuses it and closes the connection (its mapped close); the server must live on.
+    if (!disconnected && garbage.chance(0.1) && stats.frames < opts.frames) {
+      const engine = /** @type {any} */ (sock.io).engine;
+      engine.write(garbage.pick(MALFORMED));
+      stats.frames++;
+      stats.expected++;
+      const deadline = now() + 2000;
+      while (!disconnected && now() < deadline) await sleep(2);
+      if (disconnected) {
+        stats.answered++;
+        stats.closes++;
+      } else {
+        stats.unanswered++;
+        sample('malformed Socket.IO packet neither refused nor closed');
+      }
+      await connect();
     }
   }
   sock.disconnect();
