@@ -61,17 +61,32 @@ function withoutStack(make) {
   return e;
 }
 const bodyOf = (e) => ({ code: e.code, name: e.name, message: e.message, recoverable: false, details: e.details });
+// Handlers by op, called by the adapter inside its try/catch (the anchors' shape, as
+// hand-written code with a handler map does it).
+const rawHandlers = new Map([
+  ['echo', (data) => data],
+  [
+    'fail',
+    (data) => {
+      throw withoutStack(() => new RoomNotFoundError({ room: data.room }));
+    },
+  ],
+  [
+    'throw',
+    (data) => {
+      throw new RoomNotFoundError({ room: data.room });
+    },
+  ],
+]);
 const rwss = new WebSocketServer({ host: HOST, port: 0, perMessageDeflate: false });
 rwss.on('connection', (ws) => {
   ws.on('message', (buf) => {
     const m = JSON.parse(buf);
     let reply;
-    if (m.op === 'echo') reply = { id: m.id, data: m.data };
-    else if (m.op === 'floor') reply = { id: m.id, error: literalError(m.data.room) };
+    if (m.op === 'floor') reply = { id: m.id, error: literalError(m.data.room) };
     else {
       try {
-        const room = m.data.room;
-        throw m.op === 'fail' ? withoutStack(() => new RoomNotFoundError({ room })) : new RoomNotFoundError({ room });
+        reply = { id: m.id, data: rawHandlers.get(m.op)(m.data) };
       } catch (e) {
         reply = { id: m.id, error: bodyOf(e) };
       }
