@@ -10,6 +10,7 @@ import {
   type Connection,
   createProtocolServer,
   type EngineConnection,
+  encodeErrorFrame,
   FaultlineError,
   type ProtocolServer,
   type ProtocolServerOptions,
@@ -143,7 +144,22 @@ export function createServer<Auth = unknown>(options: WsServerOptions<Auth> = {}
     const onMessage = (data: RawData, isBinary: boolean): void => {
       state.alive = true;
       if (conn === undefined) {
-        if (buffered && buffered.length < maxPending) buffered.push(data);
+        if (buffered === undefined) return;
+        if (buffered.length < maxPending) {
+          buffered.push(data);
+          return;
+        }
+        // Over the buffer while `authenticate` runs: not kept, but a readable request is still
+        // answered (once), so its sender need not wait for a timeout.
+        const id = isBinary ? undefined : peekRequestId(text(data));
+        if (id !== undefined) {
+          const body = bodyOf('RATE_LIMITED', {
+            message: 'Too many frames before authentication completed',
+            retry_after_ms: 100,
+            executed: 'no',
+          });
+          portOf(socket).send(encodeErrorFrame(body, id));
+        }
         return;
       }
       if (isBinary) {
@@ -198,8 +214,20 @@ export function createServer<Auth = unknown>(options: WsServerOptions<Auth> = {}
       for (const data of queued) onMessage(data, false);
     };
 
+    /** `start`, where a throw (`expiresAt` is user code) refuses the connection instead. */
+    const admit = (auth: Auth): void => {
+      try {
+        start(auth);
+      } catch (error) {
+        if (conn === undefined) refuse(socket, error);
+        else {
+          engine.notifier.unhandled('Connect#Start', error);
+          conn.fail(error);
+        }
+      }
+    };
     if (!options.authenticate) {
-      start(undefined as Auth);
+      admit(undefined as Auth);
       return;
     }
     let result: Auth | Promise<Auth>;
@@ -210,7 +238,7 @@ export function createServer<Auth = unknown>(options: WsServerOptions<Auth> = {}
       refuse(socket, error);
       return;
     }
-    Promise.resolve(result).then(start, (error: unknown) => {
+    Promise.resolve(result).then(admit, (error: unknown) => {
       sockets.delete(socket);
       refuse(socket, error);
     });

@@ -152,4 +152,38 @@ describe('authentication', () => {
     expect(calls).toEqual([false, true]);
     expect(t.client.state).toBe('open');
   });
+
+  it('answers frames beyond the pre-authentication buffer at once, the rest after authentication', async () => {
+    const { url } = await startServer<User>({
+      authenticate: async () => {
+        await sleep(600);
+        return { name: 'ada' };
+      },
+      maxPendingMessages: 2,
+      handlers: handlers as never,
+    });
+    const raw = await rawClient(url);
+    const sent = Date.now();
+    for (let i = 1; i <= 4; i++) raw.send({ type: 'request', event: 'whoami', meta: { request_id: `q${i}` } });
+    const over = await raw.next((f) => f.meta?.request_id === 'q3');
+    expect(Date.now() - sent).toBeLessThan(450);
+    expect(over.data).toMatchObject({ name: 'RATE_LIMITED', executed: 'no', retry_after_ms: 100 });
+    expect((await raw.next((f) => f.meta?.request_id === 'q4')).data.name).toBe('RATE_LIMITED');
+    expect(await raw.next((f) => f.meta?.request_id === 'q1')).toMatchObject({ type: 'response', data: 'ada' });
+    expect(await raw.next((f) => f.meta?.request_id === 'q2')).toMatchObject({ type: 'response', data: 'ada' });
+  });
+
+  it('an expiresAt that throws refuses the connection (INTERNAL, 1011) and never crashes the process', async () => {
+    const { url, route } = await startServer<User>({
+      authenticate,
+      expiresAt: () => {
+        throw new Error('clock exploded');
+      },
+    });
+    const raw = await rawClient(`${url}/?access_token=fresh`);
+    expect((await raw.next()).data).toMatchObject({ name: 'INTERNAL', message: 'Internal server error' });
+    expect((await raw.closed).code).toBe(1011);
+    expect(raw.texts.join()).not.toContain('clock exploded');
+    expect(route.failures.some((f) => (f.cause as Error | undefined)?.message === 'clock exploded')).toBe(true);
+  });
 });
