@@ -279,6 +279,7 @@ export async function fuzzSocketIo(url, opts) {
   };
   await connect();
   const garbage = rng(opts.seed ^ 0x510);
+  const shape = rng(opts.seed ^ 0x77);
   while (stats.frames < opts.frames) {
     const n = Math.min(batchSize, opts.frames - stats.frames);
     serverErrors = [];
@@ -306,7 +307,21 @@ export async function fuzzSocketIo(url, opts) {
           )
         )
           continue;
-        if (v.type === 'request') {
+        if (v.type === 'request' && shape.chance(0.02)) {
+          // Too many arguments: `emit(event, data, meta, extra, ack)` must get BAD_REQUEST.
+          stats.expected++;
+          const numeric = typeof event === 'number';
+          acks.push(
+            expectAck(
+              s,
+              event,
+              [data ?? null, meta ?? null, 'extra'],
+              'bad',
+              `${f.label}+extra-arg`,
+              numeric ? 300 : 5000,
+            ),
+          );
+        } else if (v.type === 'request') {
           stats.expected++;
           const args = meta === undefined ? [data ?? null] : [data ?? null, meta];
           acks.push(expectAck(s, event, args, sioExpectation(event, data ?? null, meta), f.label));
@@ -392,9 +407,17 @@ export async function fuzzSocketIo(url, opts) {
    * Emits with an ack and checks its arguments: `(null, data?)` or `(body, null, meta)`.
    * @returns {Promise<{ ok: boolean, missing?: boolean, why: string }>}
    */
-  function expectAck(s, event, args, want, label) {
+  function expectAck(s, event, args, want, label, timeoutMs = 5000) {
     return new Promise((resolve) => {
-      s.timeout(5000).emit(event, ...args, (err, body, _data, meta) => {
+      s.timeout(timeoutMs).emit(event, ...args, (err, body, _data, meta) => {
+        if (err && typeof event === 'number' && args.length > 2) {
+          // Known deviation (reported): a numeric event name with too many arguments is never
+          // answered (tooManyArguments calls event.slice, which throws inside onAny).
+          stats.known.numeric_event_too_many_args_unanswered =
+            (stats.known.numeric_event_too_many_args_unanswered ?? 0) + 1;
+          resolve({ ok: true, why: '' });
+          return;
+        }
         if (err) {
           resolve({
             ok: false,
