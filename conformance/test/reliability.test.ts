@@ -7,7 +7,8 @@ import { transports } from '../lib/transports.mjs';
 describe.each(transports)('$name reliability', (transport) => {
   it('wire fuzzing (2,000 random and mutated frames): never crashes, answers every bad frame', async () => {
     const r = await runFuzz(transport, { frames: 2000, seed: 20261122 });
-    if (Object.keys(r.known).length > 0) console.log(`${transport.name} fuzz: known deviations ${JSON.stringify(r.known)}`);
+    if (Object.keys(r.known).length > 0)
+      console.log(`${transport.name} fuzz: known deviations ${JSON.stringify(r.known)}`);
     expect(r.samples, 'wrong or missing answers').toEqual([]);
     expect(r.frames).toBe(2000);
     expect(r.crashes).toBe(0);
