@@ -13,3 +13,4 @@ export * from './sanitize.js';
 export * from './tracker.js';
 export * from './limits.js';
 export * from './server.js';
+export * from './session.js';

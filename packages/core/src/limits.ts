@@ -92,3 +92,28 @@ export function createMemoryIdempotencyStore(options: MemoryIdempotencyOptions =
     },
   };
 }
+
+/** Options of {@link createAbuseCounter}. */
+export interface AbuseOptions {
+  /** Bad frames tolerated within `windowMs`. @default 20 */
+  maxBadFrames?: number;
+  /** @default 10000 */
+  windowMs?: number;
+}
+
+/**
+ * Counts one connection's bad frames in a sliding window. Each call records one and returns true
+ * once more than `maxBadFrames` fell within `windowMs`: the connection should then be closed
+ * (PROTOCOL.md §7.2).
+ */
+export function createAbuseCounter(options: AbuseOptions = {}): () => boolean {
+  const max = options.maxBadFrames ?? 20;
+  const windowMs = options.windowMs ?? 10_000;
+  let bad: number[] = [];
+  return () => {
+    const t = Date.now();
+    bad = bad.filter((at) => t - at < windowMs);
+    bad.push(t);
+    return bad.length > max;
+  };
+}

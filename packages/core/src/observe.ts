@@ -128,3 +128,32 @@ export class Notifier {
     }
   }
 }
+
+/**
+ * Logs the cause of an INTERNAL error (stack and original message, for the server log only) with
+ * `fields` such as the request id. Does nothing for other errors. Never throws: a faulty logger
+ * must not cost a client its answer.
+ */
+export function logUnknownThrow(
+  logger: Logger,
+  err: FaultlineError,
+  fields: Record<string, unknown>,
+  msg: string,
+): void {
+  if (err.code !== 5000 || err.cause === undefined) return;
+  const cause = err.cause;
+  try {
+    logger.error(
+      {
+        err:
+          cause instanceof Error
+            ? { type: cause.name, message: cause.message, stack: cause.stack }
+            : { value: String(cause) },
+        ...fields,
+      },
+      msg,
+    );
+  } catch {
+    // Nothing is left to tell.
+  }
+}

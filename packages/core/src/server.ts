@@ -26,6 +26,7 @@ import {
   type Outcome,
   type RateLimiter,
   type RateLimitOptions,
+  createAbuseCounter,
 } from './limits.js';
 import {
   consoleLogger,
@@ -35,6 +36,7 @@ import {
   loggingErrorRoute,
   Notifier,
   type Observer,
+  logUnknownThrow,
 } from './observe.js';
 import { codes } from './registry.js';
 import { RequestTracker } from './tracker.js';
@@ -186,8 +188,10 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
   const observeSuccess = typeof options.observer?.success === 'function';
   const observeError = typeof options.observer?.error === 'function';
   const limits: DecodeLimits = { ...DEFAULT_DECODE_LIMITS, ...options.limits };
-  const maxBadFrames = options.maxBadFrames ?? 20;
-  const badFrameWindowMs = options.badFrameWindowMs ?? 10_000;
+  const abuse = {
+    ...(options.maxBadFrames === undefined ? {} : { maxBadFrames: options.maxBadFrames }),
+    ...(options.badFrameWindowMs === undefined ? {} : { windowMs: options.badFrameWindowMs }),
+  };
   const idempotency = options.idempotency ?? createMemoryIdempotencyStore();
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   const connections = new Set<EngineConnection<Auth>>();
@@ -195,23 +199,8 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
   let running = 0;
   let idle: (() => void) | undefined;
 
-  const logFailure = (err: FaultlineError, event: string, requestId: string, connection: Connection<Auth>): void => {
-    if (err.code !== 5000 || err.cause === undefined) return;
-    const cause = err.cause;
-    try {
-      logger.error(
-        {
-          err: cause instanceof Error ? { type: cause.name, message: cause.message, stack: cause.stack } : { value: String(cause) },
-          request_id: requestId,
-          event,
-          connection_id: connection.id,
-        },
-        `faultline: handler ${event} failed`,
-      );
-    } catch {
-      // A faulty logger (or a cause whose String() throws) must not cost the client its answer.
-    }
-  };
+  const logFailure = (err: FaultlineError, event: string, requestId: string, connection: Connection<Auth>): void =>
+    logUnknownThrow(logger, err, { request_id: requestId, event, connection_id: connection.id }, `faultline: handler ${event} failed`);
 
   const handlerFailed = (thrown: unknown, ctx: RequestContext<Auth>): Outcome => {
     const err = FaultlineError.from(thrown, { registry });
@@ -338,7 +327,7 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
       const id = `c${(++connectionSeq).toString(36)}`;
       const limiter = server.limiter();
       let open = true;
-      let bad: number[] = [];
+      const abused = createAbuseCounter(abuse);
       const tracker = new RequestTracker({
         timeoutMs: requestTimeoutMs,
         idPrefix: 's',
@@ -351,11 +340,9 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
       const sendError = (body: ErrorBody, requestId?: string): void => sendText(encodeErrorFrame(body, requestId));
 
       const badFrame = (body: ErrorBody, requestId: string | undefined): void => {
-        const t = Date.now();
-        bad = bad.filter((at) => t - at < badFrameWindowMs);
-        bad.push(t);
+        const abusive = abused();
         notifier.error('Frame#decode', FaultlineError.fromBody(body, requestId === undefined ? {} : { requestId }));
-        if (bad.length > maxBadFrames) {
+        if (abusive) {
           conn.fail(
             FaultlineError.fromBody(
               bodyOf('BAD_REQUEST', { message: 'Too many bad frames', executed: 'no' }, registry),

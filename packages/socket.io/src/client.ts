@@ -8,6 +8,8 @@
 import {
   type BackoffOptions,
   bodyOf,
+  type ConnectionState,
+  type StateChange as CoreStateChange,
   classifyClose,
   classifyError,
   consoleLogger,
@@ -16,6 +18,7 @@ import {
   type ErrorBody,
   type ErrorRoute,
   FaultlineError,
+  idempotencyKeyOf,
   type Json,
   type Location,
   type Logger,
@@ -24,6 +27,7 @@ import {
   Notifier,
   type Observer,
   type RegistryLike,
+  type RequestOptions,
   RequestTracker,
   type RetryBudget,
   type RetryBudgetOptions,
@@ -41,26 +45,14 @@ import {
   type RequestResult,
 } from './wire.js';
 
+export type { ConnectionState, RequestOptions } from '@faultline/core';
 export type { AckMeta, EventsMap, FaultlineAck, RequestData, RequestMetaArg, RequestResult } from './wire.js';
 export { ERROR_EVENT } from './wire.js';
 
-/** Where the client is (the same states as `@faultline/ws`'s client). */
-export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
-
-/** A connection state change. */
-export interface StateChange {
-  previous: ConnectionState;
-  current: ConnectionState;
-  /** Why: the classified error that caused it, if any. */
-  reason: FaultlineError | undefined;
+/** A connection state change (the same as `@faultline/ws`'s client, plus Socket.IO's own word). */
+export interface StateChange extends CoreStateChange {
   /** What Socket.IO said or did: a disconnect reason (`io server disconnect`), `connect`, `retry`, `close`... */
   detail: string;
-  /** When `current` is `reconnecting`: milliseconds until the next attempt. */
-  nextRetryInMs: number | undefined;
-  /** Reconnect attempts made since the last successful connection. */
-  attempt: number;
-  /** When it happened (epoch ms). */
-  at: number;
 }
 
 /** Answers a request the server sends with `request(socket, event, data)`. */
@@ -100,23 +92,6 @@ export interface ClientOptions {
    * the server wait for its timeout. @default true
    */
   answerUnknown?: boolean;
-}
-
-/** Options of {@link FaultlineClient.request}. */
-export interface RequestOptions {
-  /** @default the client's `timeoutMs` */
-  timeoutMs?: number;
-  /** Aborting rejects with CANCELLED (TIMEOUT for a `TimeoutError` reason). */
-  signal?: AbortSignal;
-  /**
-   * Makes the request idempotent: the server runs it once per key, so the client re-sends it
-   * after a reconnect instead of failing it with BAD_CONNECTION.
-   */
-  idempotencyKey?: string;
-  /** Shorthand for a generated `idempotencyKey`. */
-  idempotent?: boolean;
-  /** Automatic retries of recoverable errors (PROTOCOL.md §8.3, core's `mayResend`). @default 0 */
-  retries?: number;
 }
 
 /** The Faultline client. `E` is the client-to-server event map, `L` the server-to-client one. */
@@ -183,12 +158,6 @@ type AckCallback = ((err: unknown, body?: unknown, result?: unknown, meta?: unkn
 const NO_OPTIONS = Object.freeze({});
 
 const isBudget = (v: unknown): v is RetryBudget => typeof (v as RetryBudget | undefined)?.take === 'function';
-
-function randomKey(): string {
-  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  if (c?.randomUUID) return c.randomUUID();
-  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
-}
 
 /** The error the end of a connection gives, with PAYLOAD_TOO_LARGE as cause when that was why. */
 /** The WebSocket close code and reason behind a Socket.IO disconnect, when there was one. */
@@ -651,7 +620,7 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
       if (state === 'closed') {
         return Promise.reject(new FaultlineError('BAD_CONNECTION', { message: 'Client is closed', executed: 'no' }));
       }
-      const key = opts.idempotencyKey ?? (opts.idempotent ? randomKey() : undefined);
+      const key = idempotencyKeyOf(opts);
       const retries = opts.retries ?? 0;
       // biome-ignore lint/suspicious/noExplicitAny: the result type comes from the event map
       if (retries <= 0) return once(name, data, opts, key) as Promise<any>;

@@ -10,6 +10,7 @@ import {
   type Connection,
   closeCodeFor,
   closeReason,
+  createAbuseCounter,
   createProtocolServer,
   DEFAULT_DECODE_LIMITS,
   type DecodeLimits,
@@ -19,6 +20,7 @@ import {
   FaultlineError,
   type Json,
   type Location,
+  logUnknownThrow,
   type Outcome,
   PING_EVENT,
   type ProtocolServer,
@@ -247,20 +249,8 @@ export function attach<
     notifier.error(location, FaultlineError.fromBody(body, requestId === undefined ? {} : { requestId }));
   };
 
-  const logUnknown = (err: FaultlineError, fields: Record<string, unknown>, msg: string): void => {
-    if (err.code !== 5000 || err.cause === undefined) return;
-    const cause = err.cause;
-    logger.error(
-      {
-        err:
-          cause instanceof Error
-            ? { type: cause.name, message: cause.message, stack: cause.stack }
-            : { value: String(cause) },
-        ...fields,
-      },
-      msg,
-    );
-  };
+  const logUnknown = (err: FaultlineError, fields: Record<string, unknown>, msg: string): void =>
+    logUnknownThrow(logger, err, fields, msg);
 
   const errorMeta = (requestId: string | undefined, closing = false): AckMeta & { closing?: true } => {
     // errorFrame's meta: the request id and a timestamp formatted at most once per millisecond.
@@ -321,13 +311,11 @@ export function attach<
   };
 
   const makeBadInput = () => {
-    let bad: number[] = [];
+    const abused = createAbuseCounter({ maxBadFrames, windowMs: badFrameWindowMs });
     return (socket: AnySocket, body: ErrorBody, requestId: string | undefined, ack: AckFn | undefined): void => {
-      const t = Date.now();
-      bad = bad.filter((at) => t - at < badFrameWindowMs);
-      bad.push(t);
+      const abusive = abused();
       notifyError('Frame#decode', body, requestId);
-      if (bad.length > maxBadFrames) {
+      if (abusive) {
         failSocket(
           socket,
           FaultlineError.fromBody(bodyOf('BAD_REQUEST', { message: 'Too many bad frames', executed: 'no' }, registry)),

@@ -39,6 +39,10 @@ import {
   type RetryBudget,
   type RetryBudgetOptions,
   toErrorBody,
+  type ConnectionState,
+  idempotencyKeyOf,
+  type RequestOptions,
+  type StateChange,
 } from '@faultline/core';
 import { peekRequestId } from './peek.js';
 
@@ -56,22 +60,7 @@ export interface WebSocketLike {
 /** A `WebSocket` constructor: the browser's, or `ws`'s in Node. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
-/** Where the client is. */
-export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
-
-/** A connection state change. */
-export interface StateChange {
-  previous: ConnectionState;
-  current: ConnectionState;
-  /** Why: the classified error that caused it, if any. */
-  reason: FaultlineError | undefined;
-  /** When `current` is `reconnecting`: milliseconds until the next attempt. */
-  nextRetryInMs: number | undefined;
-  /** Reconnect attempts made since the last stable connection. */
-  attempt: number;
-  /** When it happened (epoch ms). */
-  at: number;
-}
+export type { ConnectionState, RequestOptions, StateChange } from '@faultline/core';
 
 /** Options of {@link createClient}. */
 export interface ClientOptions<Name extends string = BuiltinName> {
@@ -116,18 +105,6 @@ export interface ClientOptions<Name extends string = BuiltinName> {
   maxFrameBytes?: number;
 }
 
-/** Options of {@link FaultlineClient.request}. */
-export interface RequestOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /** Marks the request idempotent: re-sent after reconnect, run once by the server. */
-  idempotencyKey?: string;
-  /** Shorthand for a generated `idempotencyKey`. */
-  idempotent?: boolean;
-  /** Automatic retries of recoverable errors (PROTOCOL.md §8.3). @default 0 */
-  retries?: number;
-}
-
 /** A Faultline client. */
 export interface FaultlineClient<Name extends string = BuiltinName> {
   readonly state: ConnectionState;
@@ -158,12 +135,6 @@ function explains(body: ErrorBody, ev: { code: number; reason: string }, registr
   if (ev.code === closeCodeFor(body, registry)) return true;
   const reason = typeof ev.reason === 'string' ? ev.reason : '';
   return reason === body.name || reason.startsWith(`${body.name}:`);
-}
-
-function randomKey(): string {
-  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  if (c?.randomUUID) return c.randomUUID();
-  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
 }
 
 interface Outgoing {
@@ -606,7 +577,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
       if (state === 'closed') {
         return Promise.reject(new FaultlineError('BAD_CONNECTION', { message: 'Client is closed', executed: 'no' }));
       }
-      const key = opts.idempotencyKey ?? (opts.idempotent ? randomKey() : undefined);
+      const key = idempotencyKeyOf(opts);
       const retries = opts.retries ?? 0;
       // Hot path: no retries, no extra promise layer.
       if (retries > 0) return withRetries<T>(event, data, opts, key, retries);
