@@ -2,7 +2,8 @@
  * What every Faultline client shares, whatever its transport: the connection states it reports,
  * the options of a request, and how an idempotency key is chosen (PROTOCOL.md §8).
  */
-import type { FaultlineError } from './error.js';
+import type { Executed } from './envelope.js';
+import { FaultlineError } from './error.js';
 
 /** Where a client is. */
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -45,4 +46,35 @@ export function idempotencyKeyOf(options: Pick<RequestOptions, 'idempotencyKey' 
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
   if (c?.randomUUID) return c.randomUUID();
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
+/**
+ * The BAD_CONNECTION a client gives a request that was in flight when its connection ended
+ * (PROTOCOL.md §8.3). Every client builds it here, so the same loss reads the same on every
+ * transport; what the transport said about it belongs in the client's state-change event.
+ *
+ * @param options.closedBy the name of the fatal error that ended the connection, if one did
+ * @param options.cause why the connection ended, when it is worth sending on (PAYLOAD_TOO_LARGE)
+ * @param options.executed `no` for a request that never left the client @default 'maybe'
+ */
+export function connectionLost(
+  options: { closedBy?: string | undefined; cause?: FaultlineError | undefined; executed?: Executed } = {},
+): FaultlineError {
+  return new FaultlineError('BAD_CONNECTION', {
+    message: options.closedBy === undefined ? 'Connection lost' : `Connection closed: ${options.closedBy}`,
+    executed: options.executed ?? 'maybe',
+    ...(options.cause === undefined ? {} : { cause: options.cause }),
+  });
+}
+
+/**
+ * The TIMEOUT a client gives a request that got no reply within `timeoutMs` (PROTOCOL.md §8.5).
+ * `event` is the request's event (over HTTP, the RPC event or the method and path).
+ */
+export function requestTimedOut(event: string, timeoutMs: number, cause?: unknown): FaultlineError {
+  return new FaultlineError('TIMEOUT', {
+    message: `Request ${event} timed out after ${timeoutMs} ms`,
+    executed: 'maybe',
+    ...(cause === undefined ? {} : { cause }),
+  });
 }

@@ -5,6 +5,7 @@
  */
 import type { Json } from './envelope.js';
 import { FaultlineError } from './error.js';
+import { connectionLost, requestTimedOut } from './session.js';
 
 interface Pending {
   readonly id: string;
@@ -180,7 +181,7 @@ export class RequestTracker {
         err = typeof error === 'function' ? error(entry.id, entry.event) : error;
       } catch {
         // A faulty factory must not leave the remaining requests waiting forever.
-        err = new FaultlineError('BAD_CONNECTION', { executed: 'maybe' });
+        err = connectionLost();
         err.requestId = entry.id;
       }
       entry.reject(err);
@@ -241,10 +242,7 @@ export class RequestTracker {
         }
         this.settle(
           entry,
-          new FaultlineError('TIMEOUT', {
-            message: `Request ${entry.event} timed out after ${timeout} ms`,
-            executed: 'maybe',
-          }),
+          requestTimedOut(entry.event, timeout),
         );
       }
       if (bucket.size === 0) this.buckets.delete(timeout);

@@ -12,6 +12,7 @@ import {
   type StateChange as CoreStateChange,
   classifyClose,
   classifyError,
+  connectionLost,
   consoleLogger,
   createRetryBudget,
   createRetryPlanner,
@@ -311,7 +312,8 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
   ): number => {
     const cb: AckCallback = (err, body, result, ackMeta) => {
       if (err) {
-        // Socket.IO's own failures: its `ackTimeout` option, or a disconnect (handled in onDisconnect).
+        // Socket.IO's own failures: its `ackTimeout` option (whose value the socket keeps to
+        // itself), or a disconnect (handled in onDisconnect).
         if (err instanceof Error && /timed out/.test(err.message)) {
           tracker.fail(id, new FaultlineError('TIMEOUT', { message: `Request ${event} timed out`, executed: 'maybe' }));
         }
@@ -428,11 +430,7 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     state = 'closed';
     failPending(
       (entry) =>
-        new FaultlineError('BAD_CONNECTION', {
-          message: reason ? `Connection closed: ${reason.name}` : 'Connection closed',
-          executed: entry.sent ? 'maybe' : 'no',
-          ...(reason ? { cause: reason } : {}),
-        }),
+        connectionLost({ closedBy: reason?.name ?? 'client', cause: reason, executed: entry.sent ? 'maybe' : 'no' }),
     );
     if (socket.active) socket.disconnect();
     state = previous;
@@ -511,11 +509,7 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     // (unless the connection died of an oversized message, which a re-send would repeat).
     failPending(
       (_entry) =>
-        new FaultlineError('BAD_CONNECTION', {
-          message: 'Connection lost',
-          executed: 'maybe',
-          ...(cause === undefined ? {} : { cause }),
-        }),
+        connectionLost({ cause }),
       (entry) => {
         if (!entry.sent) return false;
         if (entry.meta !== undefined && cause === undefined) {

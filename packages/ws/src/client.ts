@@ -11,6 +11,7 @@ import {
   type BuiltinName,
   type Classification,
   classifyClose,
+  connectionLost,
   classifyError,
   closeCodeFor,
   consoleLogger,
@@ -240,8 +241,8 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
     beatTimer = undefined;
   };
 
-  const badConnection = (message: string) => (id: string) => {
-    const err = new FaultlineError('BAD_CONNECTION', { message, executed: 'maybe' });
+  const badConnection = (closedBy: string | undefined) => (id: string) => {
+    const err = connectionLost(closedBy === undefined ? {} : { closedBy });
     err.requestId = id;
     return err;
   };
@@ -252,7 +253,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
    * requests that were not sent or are idempotent; every other pending request was sent.
    */
   const dropInFlight = (fatal: FaultlineError | undefined): void => {
-    const lost = fatal ? `Connection closed: ${fatal.name}` : 'Connection lost';
+    const lost = badConnection(fatal?.name);
     for (const [id, out] of outgoing) {
       if (!tracker.has(id)) {
         outgoing.delete(id);
@@ -264,10 +265,10 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
       }
       outgoing.delete(id);
       // Never sent: the fatal error itself, one instance per request (each carries its id).
-      tracker.fail(id, fatal && !out.sent ? FaultlineError.fromBody(toErrorBody(fatal), { requestId: id }) : badConnection(lost)(id));
+      tracker.fail(id, fatal && !out.sent ? FaultlineError.fromBody(toErrorBody(fatal), { requestId: id }) : lost(id));
     }
     for (const { id } of tracker.pending()) {
-      if (!outgoing.has(id)) tracker.fail(id, badConnection(lost)(id));
+      if (!outgoing.has(id)) tracker.fail(id, lost(id));
     }
   };
 
@@ -399,9 +400,9 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
   const failQueued = (reason: FaultlineError): void => {
     for (const id of [...outgoing.keys()]) {
       outgoing.delete(id);
-      tracker.fail(id, badConnection(`Connection closed: ${reason.name}`)(id));
+      tracker.fail(id, badConnection(reason.name)(id));
     }
-    for (const { id } of tracker.pending()) tracker.fail(id, badConnection(`Connection closed: ${reason.name}`)(id));
+    for (const { id } of tracker.pending()) tracker.fail(id, badConnection(reason.name)(id));
   };
 
   const resolveUrl = async (): Promise<string> => {
@@ -631,7 +632,7 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
       socket = undefined;
       const reason = new FaultlineError('BAD_CONNECTION', { message: 'Client closed', executed: 'maybe' });
       setState('closed', reason);
-      tracker.failAll(badConnection('Client closed'));
+      tracker.failAll(badConnection('client'));
       outgoing.clear();
       if (s) {
         detach(s);
