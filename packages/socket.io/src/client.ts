@@ -428,9 +428,8 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     retryTimer = undefined;
     const previous = state;
     state = 'closed';
-    failPending(
-      (entry) =>
-        connectionLost({ closedBy: reason?.name ?? 'client', cause: reason, executed: entry.sent ? 'maybe' : 'no' }),
+    failPending((entry) =>
+      connectionLost({ closedBy: reason?.name ?? 'client', cause: reason, executed: entry.sent ? 'maybe' : 'no' }),
     );
     if (socket.active) socket.disconnect();
     state = previous;
@@ -508,8 +507,7 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
     // In flight: exactly one BAD_CONNECTION each, except idempotent requests, re-sent on connect
     // (unless the connection died of an oversized message, which a re-send would repeat).
     failPending(
-      (_entry) =>
-        connectionLost({ cause }),
+      (_entry) => connectionLost({ cause }),
       (entry) => {
         if (!entry.sent) return false;
         if (entry.meta !== undefined && cause === undefined) {
