@@ -4,6 +4,7 @@ import {
   classifyClose,
   classifyError,
   closeCodeFor,
+  closeError,
   closeReason,
   defineCodes,
   FaultlineError,
@@ -133,6 +134,35 @@ describe('classifyClose', () => {
       expect(classifyClose(1012, reason), reason).toMatchObject({ name: 'SHUTTING_DOWN', retryAfterMs: undefined });
     }
     expect(classifyClose(1012, 'NOPE:10')).toMatchObject({ name: 'SHUTTING_DOWN', retryAfterMs: 10 });
+  });
+});
+
+describe('closeError', () => {
+  it('names a mapped close and carries its pacing', () => {
+    const err = closeError(classifyClose(1012, 'SHUTTING_DOWN:2500'));
+    expect(FaultlineError.is(err, 'SHUTTING_DOWN')).toBe(true);
+    expect(err.toBody()).toMatchObject({
+      code: 5002,
+      message: 'Connection closed: SHUTTING_DOWN',
+      recovery: 'reconnect',
+      retry_after_ms: 2500,
+    });
+  });
+
+  it('keeps a fatal registry code fatal', () => {
+    const err = closeError(classifyClose(4004, 'FORBIDDEN'));
+    expect(err.name).toBe('FORBIDDEN');
+    expect(err.recoverable).toBe(false);
+  });
+
+  it('reports a code nothing maps as BAD_CONNECTION with the raw code', () => {
+    const err = closeError(classifyClose(3999, ''));
+    expect(err.toBody()).toMatchObject({
+      name: 'BAD_CONNECTION',
+      message: 'Connection closed with code 3999',
+      recovery: 'reconnect',
+      details: { close_code: 3999 },
+    });
   });
 });
 

@@ -126,3 +126,25 @@ export function classifyClose(code: number, reason?: string, registry: RegistryL
   }
   return { code, name: 'UNKNOWN', recoverable: true, recovery: 'reconnect', retryAfterMs };
 }
+
+/**
+ * The error a client reports for a connection that ended with a close it has classified, when no
+ * error frame said why (PROTOCOL.md §6.1): the close's own name and recovery, or BAD_CONNECTION
+ * with `details.close_code` for a code nothing maps.
+ *
+ * @example
+ * const reason = closeError(classifyClose(event.code, event.reason, registry));
+ */
+export function closeError(c: Classification): FaultlineError {
+  const known = c.name !== 'UNKNOWN';
+  return FaultlineError.fromBody({
+    code: c.code,
+    name: known ? c.name : 'BAD_CONNECTION',
+    message: known ? `Connection closed: ${c.name}` : `Connection closed with code ${c.code}`,
+    category: 'connection',
+    recoverable: c.recoverable,
+    recovery: c.recovery,
+    ...(c.retryAfterMs === undefined ? {} : { retry_after_ms: c.retryAfterMs }),
+    ...(known ? {} : { details: { close_code: c.code } }),
+  });
+}

@@ -11,6 +11,7 @@ import {
   type BuiltinName,
   type Classification,
   classifyClose,
+  closeError,
   connectionLost,
   classifyError,
   closeCodeFor,
@@ -381,20 +382,6 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
       notifier.success('Reconnect#Attempt');
       open();
     }, delay);
-  };
-
-  const closeError = (c: Classification): FaultlineError => {
-    const known = c.name !== 'UNKNOWN';
-    return FaultlineError.fromBody({
-      code: c.code,
-      name: known ? c.name : 'BAD_CONNECTION',
-      message: known ? `Connection closed: ${c.name}` : `Connection closed with code ${c.code}`,
-      category: 'connection',
-      recoverable: c.recoverable,
-      recovery: c.recovery,
-      ...(c.retryAfterMs === undefined ? {} : { retry_after_ms: c.retryAfterMs }),
-      ...(known ? {} : { details: { close_code: c.code } }),
-    });
   };
 
   const failQueued = (reason: FaultlineError): void => {
