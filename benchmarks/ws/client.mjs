@@ -1,14 +1,16 @@
-// Bench client child: runs the parent's plan of cells (interleaved), each on a fresh connection:
-// a closed loop of `window` requests in flight, warm-up, then a measured window. One result per cell.
+// Bench client child of the ws and fastify-ws suites: runs the parent's plan of cells
+// (interleaved), each on a fresh connection, with the shared closed loop (../lib/loop.mjs). One
+// result per cell. `faultline` cells use the @faultline/ws client, `raw*` cells the hand-written
+// id-map client below.
 import { createClient } from '@faultline/ws/client';
 import { WebSocket } from 'ws';
+import { closedLoop, runPlan } from '../lib/loop.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 process.once('disconnect', () => process.exit(0));
 process.once('SIGTERM', () => process.exit(0));
 setTimeout(() => process.exit(3), 300_000).unref();
 const DATA = Object.freeze({ room: 'r1', text: 'hello', n: 42 });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The hand-written baseline: an id map over a raw `ws` socket, no timeouts. */
 class RawClient {
@@ -93,50 +95,16 @@ function expected(cell, error) {
 
 async function runCell(cell) {
   const conn = await connect(cell.impl);
-  const request = requester(cell, conn.client);
-  const lat = new Float64Array(4_000_000);
-  let n = 0;
-  let completed = 0;
-  let unexpected = 0;
-  let first;
-  const t0 = performance.now();
-  const tStart = t0 + cfg.warmupMs;
-  const tEnd = tStart + cfg.durationMs;
-  // CPU accounting over the measured window: this process directly, the server through the
-  // parent (it probes the server's process.cpuUsage() when told), so both sides get µs/request.
-  const cpu = { start: null, end: null };
-  const mark = (phase) => {
-    cpu[phase] = process.cpuUsage();
-    process.send({ mark: phase });
-  };
-  const t1 = setTimeout(mark, cfg.warmupMs, 'start');
-  const t2 = setTimeout(mark, cfg.warmupMs + cfg.durationMs, 'end');
-  async function worker() {
-    for (;;) {
-      const s = performance.now();
-      if (s >= tEnd) return;
-      let error;
-      try {
-        await request();
-      } catch (e) {
-        error = e ?? new Error('undefined rejection');
-      }
-      if (!expected(cell, error)) {
-        unexpected++;
-        first ??= `${String(error?.name ?? 'resolved')}: ${String(error?.message ?? '')}`;
-        if (unexpected > 100) throw new Error(`${cell.impl} ${cell.kind}: unexpected outcomes: ${first}`);
-      }
-      const f = performance.now();
-      if (f >= tStart && f <= tEnd) {
-        completed++;
-        if (n < lat.length) lat[n++] = f - s;
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: cell.window }, worker));
-  clearTimeout(t1);
-  clearTimeout(t2);
-  if (cpu.end === null) mark('end');
+  const r = await closedLoop({
+    window: cell.window,
+    warmupMs: cfg.warmupMs,
+    durationMs: cfg.durationMs,
+    request: requester(cell, conn.client),
+    expected: (error) => expected(cell, error),
+    label: `${cell.impl} ${cell.kind}`,
+    // The server's CPU over the measured window: the parent probes it when told.
+    mark: (phase) => process.send({ mark: phase }),
+  });
   const serverCpu = await new Promise((resolve) => {
     const on = (m) => {
       if (m?.serverCpu === undefined) return;
@@ -147,26 +115,8 @@ async function runCell(cell) {
     process.send({ mark: 'collect' });
   });
   conn.close();
-  const sorted = lat.subarray(0, n).sort();
-  const pct = (p) => (n === 0 ? NaN : sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))]);
-  return {
-    ...cell,
-    rps: completed / (cfg.durationMs / 1000),
-    p50: pct(50),
-    p99: pct(99),
-    unexpected,
-    first,
-    clientCpuUs:
-      cpu.start && cpu.end
-        ? (cpu.end.user - cpu.start.user + cpu.end.system - cpu.start.system) / completed
-        : Number.NaN,
-    serverCpuUs: serverCpu === null ? Number.NaN : serverCpu / completed,
-  };
+  return { ...cell, ...r, serverCpuUs: serverCpu === null ? Number.NaN : serverCpu / r.completed };
 }
 
-const results = [];
-for (const cell of cfg.plan) {
-  results.push(await runCell(cell));
-  await sleep(50);
-}
+const results = await runPlan(cfg.plan, runCell);
 process.send({ results }, () => process.exit(0));

@@ -1,0 +1,77 @@
+// Child-process and statistics helpers shared by the suites: pinned children with an IPC channel,
+// stopped by their PID; IPC waits with a deadline; median.
+import { spawn, spawnSync } from 'node:child_process';
+
+let pinnable;
+/** Whether `taskset` works here (children are then pinned: server CPU 1, client CPU 0). */
+export function hasTaskset() {
+  if (pinnable === undefined) {
+    try {
+      pinnable = spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' }).status === 0;
+    } catch {
+      pinnable = false;
+    }
+  }
+  return pinnable;
+}
+
+/**
+ * Starts `node <script> ...args` with an IPC channel, pinned to `cpu` when given (and taskset
+ * works). FAULTLINE_BENCH_PROF=<dir>: CPU profiles of the children (node --cpu-prof).
+ */
+export function startNode(script, args = [], cpu = undefined) {
+  const stdio = ['ignore', 'inherit', 'inherit', 'ipc'];
+  const prof = process.env.FAULTLINE_BENCH_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.FAULTLINE_BENCH_PROF}`]
+    : [];
+  const argv = [...prof, script, ...args];
+  return cpu === undefined || !hasTaskset()
+    ? spawn(process.execPath, argv, { stdio })
+    : spawn('taskset', ['-c', String(cpu), process.execPath, ...argv], { stdio });
+}
+
+/** Ends a child we started, by its pid: SIGTERM, then SIGKILL. */
+export function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** The first IPC message of `child` that `pred` accepts, within `ms`. */
+export function message(child, pred, ms, what) {
+  return new Promise((resolve, reject) => {
+    const onExit = (code) => {
+      clearTimeout(t);
+      child.off('message', on);
+      reject(new Error(`${what}: child exited with ${code}`));
+    };
+    const t = setTimeout(() => {
+      child.off('message', on);
+      child.off('exit', onExit);
+      reject(new Error(`${what}: no answer within ${ms} ms`));
+    }, ms);
+    const on = (m) => {
+      if (!pred(m)) return;
+      clearTimeout(t);
+      child.off('message', on);
+      child.off('exit', onExit);
+      resolve(m);
+    };
+    child.on('message', on);
+    child.once('exit', onExit);
+  });
+}
+
+export const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+export const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);

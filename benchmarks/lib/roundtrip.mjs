@@ -1,0 +1,103 @@
+// Orchestrator of the round-trip suites over a WebSocket (ws, fastify-ws), after
+// shared/anchors/perf/bench/rtt.mjs: one server child hosting the Faultline server and its raw
+// peer (pinned to CPU 1), one client child (ws/client.mjs, pinned to CPU 0) running the plan:
+// cells interleaved within every repetition, the order of implementations alternating between
+// repetitions, each cell a fresh connection with a closed loop of `window` requests in flight
+// (lib/loop.mjs). A ratio is computed per repetition (Faultline / raw, same window) and the
+// median is reported; further baselines (`raw-floor`, ...) give `ratio_vs_floor`, ...
+//
+// The server child reports {ready, faultline, raw} (two ws:// URLs) and answers {probe} with
+// {probe, cpu: process.cpuUsage()}, so both sides get CPU µs per request.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hasTaskset, median, message, r3, startNode, stop } from './proc.mjs';
+
+const CLIENT = join(dirname(fileURLToPath(import.meta.url)), '..', 'ws', 'client.mjs');
+
+/**
+ * @param {{ prefix: string, server: string, cells: { kind: string, window: number, impls: string[] }[],
+ *   reps: number, durationMs: number, warmupMs: number, only?: RegExp }} o
+ *   `impls[0]` is 'faultline', `impls[1]` the baseline of `.ratio`.
+ */
+export async function runRoundTrips({ prefix, server: serverScript, cells, reps, durationMs, warmupMs, only }) {
+  const pin = hasTaskset();
+  const plan = [];
+  for (let rep = 0; rep < reps; rep++) {
+    for (const cell of cells) {
+      const order = [...cell.impls];
+      if (rep % 2 === 1) order.reverse();
+      for (const impl of order)
+        if (!only || only.test(`${impl}.${cell.kind}.w${cell.window}`))
+          plan.push({ rep, impl, kind: cell.kind, window: cell.window });
+    }
+  }
+  const server = startNode(serverScript, [], pin ? 1 : undefined);
+  let client;
+  try {
+    const ready = await message(server, (m) => m?.ready, 15_000, `${prefix} bench server`);
+    const cfg = { faultline: ready.faultline, raw: ready.raw, plan, warmupMs, durationMs };
+    client = startNode(CLIENT, [JSON.stringify(cfg)], pin ? 0 : undefined);
+    // Server CPU over each measured window: probed when the client marks its start and end.
+    const marks = {};
+    server.on('message', (m) => {
+      if (m?.probe) marks[m.probe] = m.cpu;
+    });
+    client.on('message', (m) => {
+      if (m?.mark === 'start' || m?.mark === 'end') server.send({ probe: m.mark });
+      else if (m?.mark === 'collect') {
+        // The probes are answered in order: wait for the end probe, then hand the figure over.
+        const done = () => {
+          const s = marks.start;
+          const e = marks.end;
+          client.send({ serverCpu: s && e ? e.user - s.user + e.system - s.system : null });
+          marks.start = marks.end = undefined;
+        };
+        if (marks.start && marks.end) done();
+        else setTimeout(done, 50);
+      }
+    });
+    const budget = plan.length * (warmupMs + durationMs + 2000) + 20_000;
+    const { results } = await message(client, (m) => m?.results, budget, `${prefix} bench client`);
+    const bad = results.filter((r) => r.unexpected > 0);
+    if (bad.length > 0)
+      throw new Error(`${prefix} bench: unexpected outcomes, e.g. ${bad[0].impl} ${bad[0].kind}: ${bad[0].first}`);
+
+    if (only) {
+      const row = (r) =>
+        `${Math.round(r.rps)} rps, cpu/req server ${r3(r.serverCpuUs)} µs, client ${r3(r.clientCpuUs)} µs`;
+      return Object.fromEntries(results.map((r) => [`${r.impl}.${r.kind}.w${r.window}.rep${r.rep}`, row(r)]));
+    }
+    const out = {};
+    const find = (rep, impl, kind, window) =>
+      results.find((r) => r.rep === rep && r.impl === impl && r.kind === kind && r.window === window);
+    for (const { kind, window, impls } of cells) {
+      const key = `${prefix}.${kind}.w${window}`;
+      const [, base, ...others] = impls;
+      const ratios = (peer) =>
+        median(
+          Array.from(
+            { length: reps },
+            (_, rep) => find(rep, 'faultline', kind, window).rps / find(rep, peer, kind, window).rps,
+          ),
+        );
+      out[`${key}.ratio`] = r3(ratios(base));
+      for (const peer of others) out[`${key}.ratio_vs_${peer.replace(/^raw-/, '')}`] = r3(ratios(peer));
+      const of = (impl, field) =>
+        median(results.filter((r) => r.impl === impl && r.kind === kind && r.window === window).map((r) => r[field]));
+      for (const impl of impls) {
+        const name = impl.replace('-', '_');
+        out[`${key}.${name}.rps`] = Math.round(of(impl, 'rps'));
+        out[`${key}.${name}.p50_ms`] = r3(of(impl, 'p50'));
+        out[`${key}.${name}.p99_ms`] = r3(of(impl, 'p99'));
+        out[`${key}.${name}.server_cpu_us`] = r3(of(impl, 'serverCpuUs'));
+        out[`${key}.${name}.client_cpu_us`] = r3(of(impl, 'clientCpuUs'));
+      }
+    }
+    out[`${prefix}.meta.pinned`] = pin ? 1 : 0;
+    out[`${prefix}.meta.reps`] = reps;
+    return out;
+  } finally {
+    if (client) await stop(client);
+    await stop(server);
+  }
+}
