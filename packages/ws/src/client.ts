@@ -53,11 +53,18 @@ export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: EventHandler<unknown> | null;
+  onmessage: EventHandler<{ data: unknown }> | null;
+  onclose: EventHandler<{ code: number; reason: string }> | null;
+  onerror: EventHandler<unknown> | null;
 }
+
+/**
+ * A socket's event handler, compared bivariantly (as methods are): the client only assigns
+ * handlers that read `data`, `code` and `reason`, so a socket whose handlers take a richer event
+ * (`ws`'s `MessageEvent`, the DOM's) fits without a cast.
+ */
+type EventHandler<E> = { handle(event: E): void }['handle'];
 
 /** A `WebSocket` constructor: the browser's, or `ws`'s in Node. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;

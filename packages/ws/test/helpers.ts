@@ -240,7 +240,7 @@ export function faultlineClient<N extends string = BuiltinName>(
   const successes: TestClient['successes'] = [];
   const errors: TestClient['errors'] = [];
   const client = createClient<N>({
-    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    WebSocket,
     logger: recordingLogger(),
     lazy: true,
     ...options,
