@@ -177,6 +177,16 @@ interface ErrorLike {
   validationContext?: unknown;
 }
 
+/**
+ * Where a request was when it failed, for `executed` (PROTOCOL.md §3): `before` its route handler
+ * ran (parsing, validation, hooks, not-found), in or `after` it, or `unknown` for a route the
+ * plugin did not see being added (registered before it), whose errors keep what they carry.
+ */
+type Phase = 'before' | 'after' | 'unknown';
+
+/** Marks route configs whose handler the plugin wrapped, so "not entered" means "before". */
+const TRACKED = Symbol('faultline.tracked');
+
 function errorStatus(e: ErrorLike): number | undefined {
   const s = typeof e.statusCode === 'number' ? e.statusCode : e.status;
   return typeof s === 'number' && Number.isInteger(s) && s >= 400 && s <= 599 ? s : undefined;
@@ -194,8 +204,44 @@ async function faultlinePlugin(fastify: FastifyInstance, rawOptions: FaultlineFa
     options.redact !== undefined && options.redact.length > 0 ? createRedactor(options.redact) : undefined;
   const bodyOptions = options.detailLimits === undefined ? {} : { limits: options.detailLimits };
 
+  /** Requests that entered their route handler (see the `onRoute` hook below). */
+  const entered = new WeakSet<FastifyRequest>();
+
+  const phaseOf = (request: FastifyRequest): Phase => {
+    if (entered.has(request)) return 'after';
+    // Our own not-found handler never fails: an error on a 404 came from a hook before it.
+    if (request.is404) return options.notFound === false ? 'unknown' : 'before';
+    const config = request.routeOptions.config as { [TRACKED]?: boolean } | undefined;
+    return config?.[TRACKED] === true ? 'before' : 'unknown';
+  };
+
+  /**
+   * `executed` by where the request failed, the socket engine's rule (core server.ts
+   * handlerFailed): a failure before the handler ran is `no` (safe to re-send) unless the thrower
+   * said otherwise; one from the handler is `yes` unless it said otherwise (an unknown throw is
+   * already INTERNAL `maybe`).
+   */
+  const withExecuted = (resolved: ResolvedError, error: unknown, phase: Phase): ResolvedError => {
+    const body = resolved.body;
+    if (phase === 'after') {
+      if (body.executed === undefined) body.executed = 'yes';
+    } else if (phase === 'before') {
+      // Only the thrower's own word stands: an unknown throw's `maybe` is the mapping's guess.
+      if (!(FaultlineError.is(error) && error.executed !== undefined)) body.executed = 'no';
+    }
+    return resolved;
+  };
+
   /** Maps anything thrown; `log` holds what to log (the original throw), when anything. */
   const classify = (
+    error: unknown,
+    reply: FastifyReply | undefined,
+  ): [ResolvedError, { cause: unknown } | undefined] => {
+    const [resolved, log] = classifyThrown(error, reply);
+    return [reply === undefined ? resolved : withExecuted(resolved, error, phaseOf(reply.request)), log];
+  };
+
+  const classifyThrown = (
     error: unknown,
     reply: FastifyReply | undefined,
   ): [ResolvedError, { cause: unknown } | undefined] => {
@@ -311,6 +357,20 @@ async function faultlinePlugin(fastify: FastifyInstance, rawOptions: FaultlineFa
       write(reply, bodyOf('NOT_FOUND', { message: 'Route not found', details, executed: 'no' }, registry), 404);
     });
   }
+
+  // Wraps each route handler to note that the request reached it: the error handler cannot
+  // otherwise tell a handler's throw from a hook's (Fastify runs both through it).
+  fastify.addHook('onRoute', (route) => {
+    const config = route.config as { [TRACKED]?: boolean } | undefined;
+    // Websocket routes answer in frames (websocket.ts); a HEAD route copies a wrapped GET.
+    if ((route as { websocket?: boolean }).websocket === true || config?.[TRACKED] === true) return;
+    const handler = route.handler;
+    route.config = { ...route.config, [TRACKED]: true } as NonNullable<typeof route.config>;
+    route.handler = function faultlineTracked(this: FastifyInstance, request, reply) {
+      entered.add(request);
+      return handler.call(this, request, reply);
+    } as typeof route.handler;
+  });
 
   if (options.standardSchema !== false) {
     fastify.addHook('onRoute', (route) => {

@@ -37,6 +37,8 @@ describe('error envelope over real HTTP', () => {
         category: 'application',
         recoverable: false,
         recovery: 'none',
+        // Thrown by the route handler, which ran: `yes`, as the socket engine says.
+        executed: 'yes',
         details: { room: 'r1' },
       },
       meta: { request_id: 'req-abc', timestamp: expect.any(String) },
@@ -144,6 +146,7 @@ describe('error envelope over real HTTP', () => {
       recoverable: true,
       recovery: 'retry',
       retry_after_ms: 2000,
+      executed: 'yes',
       details: { limit: 10 },
       request_id: 'req-p',
     });
@@ -214,6 +217,90 @@ describe('error envelope over real HTTP', () => {
     );
     const res = await app.inject({ url: '/nope' });
     expect(res.body).toBe('mine');
+  });
+});
+
+describe('executed: whether the route handler ran (PROTOCOL.md §3)', () => {
+  const executedOf = async (res: Response): Promise<unknown> => (await json(res)).data.executed;
+
+  it('errors from the handler are "yes" unless the error says otherwise; unknown throws are INTERNAL "maybe"', async () => {
+    const { url } = await start((app) => {
+      app.get('/sync', () => {
+        throw new FaultlineError('INVALID_ACTION', { message: 'Room is closed' });
+      });
+      app.get('/async', async () => {
+        await Promise.resolve();
+        throw new FaultlineError('NOT_FOUND');
+      });
+      app.get('/explicit', async () => {
+        throw new FaultlineError('RATE_LIMITED', { retryAfterMs: 100, executed: 'no' });
+      });
+      app.get('/unknown', async () => {
+        throw new Error('boom');
+      });
+      app.get('/fail', (_req, reply) => reply.fail('FORBIDDEN', { message: 'Not yours' }));
+    });
+    expect(await executedOf(await fetch(`${url}/sync`))).toBe('yes');
+    expect(await executedOf(await fetch(`${url}/async`))).toBe('yes');
+    expect(await executedOf(await fetch(`${url}/explicit`))).toBe('no');
+    const unknown = await json(await fetch(`${url}/unknown`));
+    expect(unknown.data).toMatchObject({ name: 'INTERNAL', executed: 'maybe' });
+    expect(await executedOf(await fetch(`${url}/fail`))).toBe('yes');
+  });
+
+  it('errors before the handler ran are "no": hooks (auth), validation, body parsing, not-found', async () => {
+    const ran: string[] = [];
+    const { url } = await start((app) => {
+      app.register(async (scope) => {
+        scope.addHook('onRequest', async (req) => {
+          if (req.headers.authorization !== 'Bearer good') throw new FaultlineError('UNAUTHORIZED');
+        });
+        scope.get('/private', () => {
+          ran.push('private');
+          return { ok: true };
+        });
+      });
+      app.get(
+        '/pre',
+        {
+          preHandler: async () => {
+            throw new Error('lookup failed');
+          },
+        },
+        () => {
+          ran.push('pre');
+          return { ok: true };
+        },
+      );
+      app.post(
+        '/typed',
+        { schema: { body: { type: 'object', required: ['n'], properties: { n: { type: 'integer' } } } } },
+        (req) => {
+          ran.push('typed');
+          return req.body;
+        },
+      );
+      app.post('/echo', (req) => {
+        ran.push('echo');
+        return req.body;
+      });
+    });
+    const auth = await json(await fetch(`${url}/private`));
+    expect(auth.data).toMatchObject({ name: 'UNAUTHORIZED', executed: 'no' });
+    // An unknown throw in a hook is INTERNAL, but the handler never ran: safe to re-send.
+    const pre = await json(await fetch(`${url}/pre`));
+    expect(pre.data).toMatchObject({ name: 'INTERNAL', message: 'Internal server error', executed: 'no' });
+    const post = (path: string, body: string) =>
+      fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(await executedOf(await post('/typed', '{"n":"x"}'))).toBe('no');
+    expect(await executedOf(await post('/echo', '{"n":'))).toBe('no');
+    expect(await executedOf(await fetch(`${url}/nowhere`))).toBe('no');
+    expect(ran).toEqual([]);
+    // The same routes, once past their hooks, do run.
+    expect(await (await fetch(`${url}/private`, { headers: { authorization: 'Bearer good' } })).json()).toEqual({
+      ok: true,
+    });
+    expect(ran).toEqual(['private']);
   });
 });
 
