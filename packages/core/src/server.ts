@@ -92,6 +92,13 @@ export interface ProtocolServerOptions<Auth = unknown> {
   limits?: Partial<DecodeLimits>;
   /** De-duplicates idempotent requests. @default an in-memory store */
   idempotency?: IdempotencyStore;
+  /**
+   * Who owns an idempotency key, from what authentication returned (a user or tenant id):
+   * requests of different owners never share an outcome, so a key seen by one user cannot
+   * replay another user's answer. Keys are always scoped by event as well.
+   * @default every owner shares one key space (keys are random per request: PROTOCOL.md §7.4)
+   */
+  idempotencyScope?: (auth: Auth) => string | undefined;
   /** Default timeout of server-to-client requests, in ms. @default 10000 */
   requestTimeoutMs?: number;
 }
@@ -264,7 +271,9 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
       auth: connection.auth,
     };
     if (req.idempotencyKey === undefined) return runHandler(handler, req.data, ctx);
-    return idempotency.run(req.idempotencyKey, () => {
+    // One unambiguous string per (owner, event, key), whatever characters the client put in them.
+    const key = JSON.stringify([options.idempotencyScope?.(connection.auth) ?? null, req.event, req.idempotencyKey]);
+    return idempotency.run(key, () => {
       const outcome = runHandler(handler, req.data, ctx);
       return isThenable(outcome) ? outcome : Promise.resolve(outcome);
     });
