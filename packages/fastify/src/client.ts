@@ -84,11 +84,17 @@ export interface RequestOptions {
  * `isFaultlineError(err, 'NOT_FOUND')` from `@faultline/core`.
  */
 export interface HttpClient<Name extends string = BuiltinName> {
+  /** Sends `method` to `baseUrl` + `path`, retrying what the classification and `idempotent` allow. */
   request<T = unknown>(method: string, path: string, options?: RequestOptions): Promise<T>;
+  /** `request('GET', path, options)`: idempotent, so retried. */
   get<T = unknown>(path: string, options?: Omit<RequestOptions, 'body'>): Promise<T>;
+  /** `request('POST', path, { body })`: re-sent only with an `idempotencyKey` or `idempotent: true`. */
   post<T = unknown>(path: string, body?: unknown, options?: Omit<RequestOptions, 'body'>): Promise<T>;
+  /** `request('PUT', path, { body })`: idempotent, so retried. */
   put<T = unknown>(path: string, body?: unknown, options?: Omit<RequestOptions, 'body'>): Promise<T>;
+  /** `request('PATCH', path, { body })`: re-sent only with an `idempotencyKey` or `idempotent: true`. */
   patch<T = unknown>(path: string, body?: unknown, options?: Omit<RequestOptions, 'body'>): Promise<T>;
+  /** `request('DELETE', path, options)`: idempotent, so retried. */
   delete<T = unknown>(path: string, options?: RequestOptions): Promise<T>;
   /** The planner shared by every request of this client (its budget is the shared one). */
   readonly planner: RetryPlanner | undefined;

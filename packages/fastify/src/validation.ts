@@ -13,17 +13,22 @@ export interface StandardSchemaV1<Input = unknown, Output = Input> {
   readonly '~standard': {
     readonly version: 1;
     readonly vendor: string;
+    /** Validates `value`: its output, or the issues that refuse it. */
     readonly validate: (value: unknown) => StandardSchemaV1.Result<Output> | Promise<StandardSchemaV1.Result<Output>>;
     readonly types?: { readonly input: Input; readonly output: Output } | undefined;
   };
 }
 
+/** The types of the Standard Schema v1 interface. */
 export declare namespace StandardSchemaV1 {
+  /** What `validate` returns: the parsed value, or the issues. */
   type Result<Output> = { readonly value: Output; readonly issues?: undefined } | { readonly issues: readonly Issue[] };
+  /** One reason the value was refused; `path` locates it in the validated part. */
   interface Issue {
     readonly message: string;
     readonly path?: readonly (PropertyKey | { readonly key: PropertyKey })[] | undefined;
   }
+  /** The output type of a schema. */
   type InferOutput<S extends StandardSchemaV1> = NonNullable<S['~standard']['types']>['output'];
 }
 
