@@ -119,6 +119,10 @@ export interface RetryPlannerOptions {
 
 /** Backoff and budget together: the delay of the next attempt, or `undefined` to give up. */
 export interface RetryPlanner {
+  /**
+   * The delay in ms before attempt `attempt` (0-based), or `undefined` once the backoff allows no
+   * more attempts. Reserves a budget token: never less than `retryAfterMs` nor than the wait for it.
+   */
   next(attempt: number, retryAfterMs?: number): number | undefined;
   readonly backoff: Backoff;
   readonly budget: RetryBudget;

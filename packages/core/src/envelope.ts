@@ -39,6 +39,7 @@ export interface RequestMeta {
   timeout_ms?: number;
 }
 
+/** Asks the other side to run `event`; answered by exactly one response or error (PROTOCOL.md §2). */
 export interface RequestFrame {
   type: 'request';
   v?: 1;
@@ -47,6 +48,7 @@ export interface RequestFrame {
   meta: RequestMeta;
 }
 
+/** The successful answer to the request with the same `meta.request_id`. */
 export interface ResponseFrame {
   type: 'response';
   v?: 1;
@@ -54,6 +56,10 @@ export interface ResponseFrame {
   meta: { request_id: string };
 }
 
+/**
+ * A failure: answers the request with the same `meta.request_id`, or, without one, concerns the
+ * whole connection (PROTOCOL.md §6).
+ */
 export interface ErrorFrame {
   type: 'error';
   v?: 1;
@@ -72,4 +78,5 @@ export interface EventFrame {
 
 /** Any frame of protocol v1. */
 export type Frame = RequestFrame | ResponseFrame | ErrorFrame | EventFrame;
+/** The `type` discriminant of a frame. */
 export type FrameType = Frame['type'];

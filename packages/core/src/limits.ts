@@ -60,6 +60,10 @@ export type Outcome = { ok: true; data: Json | undefined } | { ok: false; error:
  * the same key, while it runs and for `ttlMs` after.
  */
 export interface IdempotencyStore {
+  /**
+   * Runs `execute` for the first caller with `key`; every other caller with the same key, while
+   * it runs or within the retention time, gets that first outcome without running it again.
+   */
   run(key: string, execute: () => Promise<Outcome>): Promise<Outcome>;
 }
 

@@ -23,15 +23,21 @@ export interface ErrorEvent {
 
 /** Listeners a client or server calls. Both optional; a throwing listener is ignored. */
 export interface Observer {
+  /** Called when something at `event.location` succeeded. */
   success?(event: SuccessEvent): void;
+  /** Called with every classified error, whether or not someone handles it. */
   error?(event: ErrorEvent): void;
 }
 
 /** The logger interface: pino, or anything with the same `(obj, msg)` methods. */
 export interface Logger {
+  /** Failures: an unhandled failure, a handler that threw something other than a Faultline error. */
   error(obj: object, msg?: string): void;
+  /** Recoverable trouble worth a look: refused frames, misbehaving peers. */
   warn(obj: object, msg?: string): void;
+  /** Lifecycle notes; optional. */
   info?(obj: object, msg?: string): void;
+  /** Detail for debugging; optional. */
   debug?(obj: object, msg?: string): void;
 }
 
@@ -99,6 +105,7 @@ export class Notifier {
     private readonly route: ErrorRoute,
   ) {}
 
+  /** Tells the observer that `location` succeeded; a throwing listener is ignored. */
   success(location: Location, durationMs?: number): void {
     const fn = this.observer?.success;
     if (!fn) return;
@@ -109,6 +116,7 @@ export class Notifier {
     }
   }
 
+  /** Tells the observer about `error` at `location`; a throwing listener is ignored. */
   error(location: Location, error: FaultlineError): void {
     const fn = this.observer?.error;
     if (!fn) return;

@@ -25,6 +25,7 @@ export interface DetailLimits {
   maxBytes?: number;
 }
 
+/** The bounds applied to `details` when none are given (PROTOCOL.md §3.2). */
 export const DEFAULT_DETAIL_LIMITS: DetailLimits = {
   maxDepth: 6,
   maxKeys: 64,

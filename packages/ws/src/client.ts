@@ -51,11 +51,17 @@ import { peekRequestId } from './peek.js';
 /** The part of the WHATWG `WebSocket` the client uses. */
 export interface WebSocketLike {
   readonly readyState: number;
+  /** Sends one text frame. */
   send(data: string): void;
+  /** Starts the closing handshake with a close code and reason. */
   close(code?: number, reason?: string): void;
+  /** Set by the client: the socket is open. */
   onopen: EventHandler<unknown> | null;
+  /** Set by the client: a frame arrived (`data` is a string for text frames). */
   onmessage: EventHandler<{ data: unknown }> | null;
+  /** Set by the client: the socket closed; `code` and `reason` classify it (PROTOCOL.md §6.1). */
   onclose: EventHandler<{ code: number; reason: string }> | null;
+  /** Set by the client: a socket error; a close follows. */
   onerror: EventHandler<unknown> | null;
 }
 
@@ -129,6 +135,10 @@ export interface FaultlineClient<Name extends string = BuiltinName> {
   onStateChange(listener: (change: StateChange) => void): () => void;
   /** Narrows an error to this client's code names. */
   isError(value: unknown, ...names: Name[]): value is FaultlineError<Name>;
+  /**
+   * Connects now: needed after `lazy: true` or `close()`, and cuts a reconnect wait short. Does
+   * nothing while open or connecting.
+   */
   connect(): void;
   /** Closes for good: pending requests reject with BAD_CONNECTION. */
   close(): void;
