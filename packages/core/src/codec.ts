@@ -16,6 +16,7 @@ export interface DecodeLimits {
   maxCauseDepth: number;
 }
 
+/** The limits `decodeFrame` applies when none are given (PROTOCOL.md §3.2). */
 export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxBytes: 65536, maxDepth: 32, maxCauseDepth: 4 };
 
 /** What the decoder returns. On failure, `requestId` is set when the frame's id could be read. */
