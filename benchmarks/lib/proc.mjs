@@ -1,6 +1,7 @@
 // Child-process and statistics helpers shared by the suites: pinned children with an IPC channel,
 // stopped by their PID; IPC waits with a deadline; median.
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 let pinnable;
 /** Whether `taskset` works here (children are then pinned: server CPU 1, client CPU 0). */
@@ -75,3 +76,43 @@ export const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 export const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : null);
+
+// ---------------------------------------------------------------- foreign load
+// The machine is shared (other engineers run tests and builds): a sampler of the CPU time spent by
+// processes other than ours over a window, from /proc (Linux; null elsewhere). Busy jiffies of all
+// CPUs minus the jiffies of the given pids (utime + stime) and of this process.
+const TICK_US = 10_000; // USER_HZ = 100 on Linux
+function busyJiffies() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+}
+function pidJiffies(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Starts a window; `end()` returns the foreign CPU over it, in CPUs (0.5 = half a core), or null. */
+export function foreignLoad(pids) {
+  let t0;
+  try {
+    t0 = { wall: performance.now(), busy: busyJiffies(), ours: pids.map(pidJiffies), self: process.cpuUsage() };
+  } catch {
+    return { end: () => null };
+  }
+  return {
+    end() {
+      const wallUs = (performance.now() - t0.wall) * 1000;
+      const busy = (busyJiffies() - t0.busy) * TICK_US;
+      const ours = pids.reduce((sum, pid, i) => sum + (pidJiffies(pid) - t0.ours[i]) * TICK_US, 0);
+      const self = process.cpuUsage(t0.self);
+      const foreign = busy - ours - self.user - self.system;
+      return wallUs > 0 ? Math.max(0, foreign / wallUs) : null;
+    },
+  };
+}

@@ -10,7 +10,7 @@
 // {probe, cpu: process.cpuUsage()}, so both sides get CPU µs per request.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasTaskset, median, message, r3, startNode, stop } from './proc.mjs';
+import { foreignLoad, hasTaskset, median, message, r3, startNode, stop } from './proc.mjs';
 
 const CLIENT = join(dirname(fileURLToPath(import.meta.url)), '..', 'ws', 'client.mjs');
 
@@ -19,10 +19,19 @@ const CLIENT = join(dirname(fileURLToPath(import.meta.url)), '..', 'ws', 'client
  *   reps: number, durationMs: number, warmupMs: number, only?: RegExp }} o
  *   `impls[0]` is 'faultline', `impls[1]` the baseline of `.ratio`.
  */
-export async function runRoundTrips({ prefix, server: serverScript, cells, reps, durationMs, warmupMs, only }) {
+export async function runRoundTrips({
+  prefix,
+  server: serverScript,
+  cells,
+  reps,
+  durationMs,
+  warmupMs,
+  only,
+  maxForeign = 0.25,
+}) {
   const pin = hasTaskset();
-  const plan = [];
-  for (let rep = 0; rep < reps; rep++) {
+  const planOf = (rep) => {
+    const plan = [];
     for (const cell of cells) {
       const order = [...cell.impls];
       if (rep % 2 === 1) order.reverse();
@@ -30,34 +39,66 @@ export async function runRoundTrips({ prefix, server: serverScript, cells, reps,
         if (!only || only.test(`${impl}.${cell.kind}.w${cell.window}`))
           plan.push({ rep, impl, kind: cell.kind, window: cell.window });
     }
-  }
+    return plan;
+  };
   const server = startNode(serverScript, [], pin ? 1 : undefined);
   let client;
   try {
     const ready = await message(server, (m) => m?.ready, 15_000, `${prefix} bench server`);
-    const cfg = { faultline: ready.faultline, raw: ready.raw, plan, warmupMs, durationMs };
+    const cfg = { faultline: ready.faultline, raw: ready.raw, warmupMs, durationMs };
     client = startNode(CLIENT, [JSON.stringify(cfg)], pin ? 0 : undefined);
-    // Server CPU over each measured window: probed when the client marks its start and end.
+    await message(client, (m) => m?.ready, 15_000, `${prefix} bench client`);
+    // Server CPU over each measured window: probed when the client marks its start and end; the
+    // foreign load (other processes' CPU, lib/proc.mjs) over the same window.
     const marks = {};
+    let sampler;
+    let foreign = 0;
     server.on('message', (m) => {
       if (m?.probe) marks[m.probe] = m.cpu;
     });
     client.on('message', (m) => {
-      if (m?.mark === 'start' || m?.mark === 'end') server.send({ probe: m.mark });
-      else if (m?.mark === 'collect') {
+      if (m?.mark === 'start' || m?.mark === 'end') {
+        server.send({ probe: m.mark });
+        if (m.mark === 'start') sampler = foreignLoad([server.pid, client.pid]);
+        else if (sampler) foreign = sampler.end();
+      } else if (m?.mark === 'collect') {
         // The probes are answered in order: wait for the end probe, then hand the figure over.
         const done = () => {
           const s = marks.start;
           const e = marks.end;
-          client.send({ serverCpu: s && e ? e.user - s.user + e.system - s.system : null });
+          client.send({ serverCpu: s && e ? e.user - s.user + e.system - s.system : null, foreign });
           marks.start = marks.end = undefined;
         };
         if (marks.start && marks.end) done();
         else setTimeout(done, 50);
       }
     });
-    const budget = plan.length * (warmupMs + durationMs + 2000) + 20_000;
-    const { results } = await message(client, (m) => m?.results, budget, `${prefix} bench client`);
+    // Repetitions one at a time; one in which a measured window saw more than `maxForeign` CPUs
+    // of other processes' load is run again (at most `reps` extra) and left out of the figures.
+    // The filter reads the other processes' CPU only, never the figures, so it favours no side.
+    const results = [];
+    const foreignPerRep = [];
+    let attempts = 0;
+    let kept = 0;
+    let quietReps = 0;
+    while (kept < reps && attempts < reps * 2) {
+      const plan = planOf(kept);
+      attempts++;
+      const budget = plan.length * (warmupMs + durationMs + 2000) + 20_000;
+      const answer = message(client, (m) => m?.results || m?.failed, budget, `${prefix} bench client`);
+      client.send({ plan });
+      const got = await answer;
+      if (got.failed) throw new Error(`${prefix} bench client: ${got.failed}`);
+      const worst = Math.max(0, ...got.results.map((r) => r.foreign ?? 0));
+      foreignPerRep.push(worst);
+      const quiet = worst <= maxForeign;
+      // Out of spare attempts: keep the repetition anyway (meta.quiet_reps tells).
+      if (quiet || reps * 2 - attempts < reps - kept) {
+        results.push(...got.results);
+        kept++;
+        if (quiet) quietReps++;
+      }
+    }
     const bad = results.filter((r) => r.unexpected > 0);
     if (bad.length > 0)
       throw new Error(`${prefix} bench: unexpected outcomes, e.g. ${bad[0].impl} ${bad[0].kind}: ${bad[0].first}`);
@@ -95,6 +136,9 @@ export async function runRoundTrips({ prefix, server: serverScript, cells, reps,
     }
     out[`${prefix}.meta.pinned`] = pin ? 1 : 0;
     out[`${prefix}.meta.reps`] = reps;
+    out[`${prefix}.meta.run_reps`] = attempts;
+    out[`${prefix}.meta.quiet_reps`] = quietReps;
+    out[`${prefix}.meta.foreign_cpus`] = r3(median(foreignPerRep));
     return out;
   } finally {
     if (client) await stop(client);

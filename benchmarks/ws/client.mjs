@@ -1,5 +1,5 @@
-// Bench client child of the ws and fastify-ws suites: runs the parent's plan of cells
-// (interleaved), each on a fresh connection, with the shared closed loop (../lib/loop.mjs). One
+// Bench client child of the ws and fastify-ws suites: runs each plan of cells the parent sends
+// (one repetition, interleaved), each cell on a fresh connection, with the shared closed loop (../lib/loop.mjs). One
 // result per cell. `faultline` cells use the @faultline/ws client, `raw*` cells the hand-written
 // id-map client below.
 import { createClient } from '@faultline/ws/client';
@@ -9,7 +9,7 @@ import { closedLoop, runPlan } from '../lib/loop.mjs';
 const cfg = JSON.parse(process.argv[2]);
 process.once('disconnect', () => process.exit(0));
 process.once('SIGTERM', () => process.exit(0));
-setTimeout(() => process.exit(3), 300_000).unref();
+setTimeout(() => process.exit(3), 600_000).unref();
 const DATA = Object.freeze({ room: 'r1', text: 'hello', n: 42 });
 
 /** The hand-written baseline: an id map over a raw `ws` socket, no timeouts. */
@@ -105,18 +105,25 @@ async function runCell(cell) {
     // The server's CPU over the measured window: the parent probes it when told.
     mark: (phase) => process.send({ mark: phase }),
   });
-  const serverCpu = await new Promise((resolve) => {
+  const { serverCpu, foreign } = await new Promise((resolve) => {
     const on = (m) => {
       if (m?.serverCpu === undefined) return;
       process.off('message', on);
-      resolve(m.serverCpu);
+      resolve(m);
     };
     process.on('message', on);
     process.send({ mark: 'collect' });
   });
   conn.close();
-  return { ...cell, ...r, serverCpuUs: serverCpu === null ? Number.NaN : serverCpu / r.completed };
+  return { ...cell, ...r, foreign, serverCpuUs: serverCpu === null ? Number.NaN : serverCpu / r.completed };
 }
 
-const results = await runPlan(cfg.plan, runCell);
-process.send({ results }, () => process.exit(0));
+// One repetition's plan per {plan} message from the parent, answered with {results}.
+process.on('message', (m) => {
+  if (m?.plan === undefined) return;
+  runPlan(m.plan, runCell).then(
+    (results) => process.send({ results }),
+    (err) => process.send({ failed: String(err?.stack ?? err) }),
+  );
+});
+process.send({ ready: true });
