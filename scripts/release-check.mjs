@@ -11,7 +11,8 @@
  *   5. registry   Verdaccio on 127.0.0.1 (free port, storage in the temp dir); @faultline/* is
  *                 local only, everything else is proxied to the registry npm is configured with
  *   6. publish    pnpm publish -r (rewrites workspace: ranges) under the dist-tag `snapshot`
- *   7. artifacts  every published tarball: exports/main/types targets exist, no workspace: left
+ *   7. artifacts  every published tarball: exports/main/types targets exist, no workspace: left,
+ *                 README links absolute (npmjs.com breaks relative ones), PROTOCOL.md in core
  *   8. consumer:* per adapter, in an empty directory outside the workspace: npm init, npm install
  *                 @faultline/core + the adapter + its host libraries by name from the registry,
  *                 then run scripts/release-check/<adapter>.mjs (a server and a client that
@@ -393,6 +394,16 @@ function packageProblems(dir, expectedVersion) {
     }
   }
   if (!existsSync(join(dir, 'README.md'))) problems.push('no README.md in the package (note)');
+  else {
+    // npmjs.com renders the README away from the repository: a relative link there is a dead link.
+    const readme = readFileSync(join(dir, 'README.md'), 'utf8').replace(/```[\s\S]*?```/g, '');
+    for (const [, target] of readme.matchAll(/\]\(\s*<?([^)\s>]+)/g)) {
+      if (!/^(?:[a-z][a-z0-9+.-]*:|#)/i.test(target)) problems.push(`README.md links to relative "${target}"`);
+    }
+  }
+  if (manifest.name === '@faultline/core' && !existsSync(join(dir, 'PROTOCOL.md'))) {
+    problems.push('PROTOCOL.md is not in the package (prepack copies it from the repository root)');
+  }
   if (!readdirSync(dir).some((f) => /^licen[cs]e/i.test(f))) problems.push('no LICENSE file in the package (note)');
   return problems;
 }
