@@ -6,12 +6,9 @@
 export const KNOWN = {
   /** Regular expressions over "scenario: data.field ws=... other=..." lines. */
   dataDiffs: /** @type {RegExp[]} */ ([
-    // The clients word the BAD_CONNECTION they make themselves differently: ws "Connection lost",
-    // socket.io "Connection lost with <event> in flight (<socket.io reason>)". Same code, name,
-    // classification and `executed`; only the human-readable message differs.
-    /^BAD_CONNECTION \(client-made\): data\.message /,
-    // Same for TIMEOUT: "Request slow timed out after 150 ms" (ws, socket.io) against
-    // "POST /rpc/slow timed out after 150 ms" (fastify fetch client).
+    // The clients word the TIMEOUT they make themselves differently: "Request slow timed out
+    // after 150 ms" (ws, socket.io) against "POST /rpc/slow timed out after 150 ms" (fastify
+    // fetch client).
     /^TIMEOUT \(client-made\): data\.message /,
     // HTTP binding: an unknown event is an unknown route, answered by the plugin's not-found
     // handler ("Route not found", details {method, path}) instead of details {event}.
@@ -26,12 +23,6 @@ export const KNOWN = {
   ]),
   /** transport → behaviour keys (see `noteDeviation` calls) that are known not to hold. */
   deviations: /** @type {Record<string, string[]>} */ ({
-    // Socket.IO: a server-ended connection whose `$faultline:error` event is lost. Since 377c0cb a
-    // recoverable error closes the transport with the mapped WebSocket code (reconnect holds), but
-    // a fatal one (FORBIDDEN) still ends with a bare "io server disconnect": the client stops,
-    // rightly, but names it BAD_CONNECTION, not FORBIDDEN (packages/socket.io/src/client.ts
-    // onDisconnect, `stop(detail, reason)` without `closingError`).
-    'socket.io': ['dropped-frame-name', 'dropped-frame-retryable'],
     // The HTTP plugin applies no frame rules to request bodies: data nested 40 deep is echoed.
     'fastify-http': ['depth-limit'],
   }),

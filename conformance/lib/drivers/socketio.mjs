@@ -43,7 +43,15 @@ function record(sock, wire, drop) {
     engine.on('packetCreate', (p) => {
       if (p.type === 'message') wire.frame('out', typeof p.data === 'string' ? p.data : '<binary>');
     });
-    engine.on('close', (reason) => wire.close(0, String(reason)));
+    // Over websocket the server ends a connection with the error's close code and reason
+    // (README "Wire form"); socket.io-client hands the CloseEvent over as the close's context.
+    engine.on('close', (reason, description) => {
+      const ctx = /** @type {any} */ (description)?.context;
+      wire.close(
+        typeof ctx?.code === 'number' ? ctx.code : 0,
+        typeof ctx?.reason === 'string' ? ctx.reason : String(reason),
+      );
+    });
   });
   const connect = sock.connect.bind(sock);
   sock.connect = () => {
@@ -64,7 +72,7 @@ function record(sock, wire, drop) {
 /** @type {import('../driver.mjs').Transport} */
 export const socketioTransport = {
   name: 'socket.io',
-  caps: { connection: true, closeCodes: false },
+  caps: { connection: true, closeCodes: true },
   bodyOf: (err) => err.toBody(),
   async start(opts) {
     let port = 0;

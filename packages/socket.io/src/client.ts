@@ -12,6 +12,7 @@ import {
   type StateChange as CoreStateChange,
   classifyClose,
   classifyError,
+  closeError,
   connectionLost,
   consoleLogger,
   createRetryBudget,
@@ -37,6 +38,7 @@ import {
 import type { DisconnectDescription, Socket } from 'socket.io-client';
 import { now, rehydrate } from './rehydrate.js';
 import {
+  CLOSE_HEADER,
   ERROR_EVENT,
   type EventName,
   type EventsMap,
@@ -48,7 +50,7 @@ import {
 
 export type { ConnectionState, RequestOptions } from '@faultline/core';
 export type { AckMeta, EventsMap, FaultlineAck, RequestData, RequestMetaArg, RequestResult } from './wire.js';
-export { ERROR_EVENT } from './wire.js';
+export { CLOSE_HEADER, ERROR_EVENT } from './wire.js';
 
 /** A connection state change (the same as `@faultline/ws`'s client, plus Socket.IO's own word). */
 export interface StateChange extends CoreStateChange {
@@ -160,7 +162,6 @@ const NO_OPTIONS = Object.freeze({});
 
 const isBudget = (v: unknown): v is RetryBudget => typeof (v as RetryBudget | undefined)?.take === 'function';
 
-/** The error the end of a connection gives, with PAYLOAD_TOO_LARGE as cause when that was why. */
 /** The WebSocket close code and reason behind a Socket.IO disconnect, when there was one. */
 function closeOf(description: DisconnectDescription | undefined): { code: number; reason: string } | undefined {
   const context = (description as { context?: { code?: unknown; reason?: unknown } } | undefined)?.context;
@@ -169,24 +170,61 @@ function closeOf(description: DisconnectDescription | undefined): { code: number
 }
 
 /**
- * Why the connection ended, when the error event that said it was lost: the server closes the
- * WebSocket with the error's mapped close code and `NAME:retry_after_ms` (PROTOCOL.md §6.1).
+ * What the HTTP error answer that ended a long-polling connection says: the close code and
+ * reason of its {@link CLOSE_HEADER} header, and the error frame of its body when the transport
+ * still has it (XMLHttpRequest; `fetch` leaves the body unread).
  */
-function closeError(close: { code: number; reason: string }, registry?: RegistryLike): FaultlineError | undefined {
-  // Plain ends (1000, 1005, 1006...) say nothing about the server's intent; 1009 is handled apart.
-  if (!(close.code >= 4000 || (close.code >= 1011 && close.code <= 1014))) return undefined;
-  const c = classifyClose(close.code, close.reason, registry);
-  const known = c.name !== 'UNKNOWN';
-  return FaultlineError.fromBody({
-    code: c.code,
-    name: known ? c.name : 'BAD_CONNECTION',
-    message: known ? `Connection closed: ${c.name}` : `Connection closed with code ${c.code}`,
-    category: 'connection',
-    recoverable: c.recoverable,
-    recovery: c.recovery,
-    ...(c.retryAfterMs === undefined ? {} : { retry_after_ms: c.retryAfterMs }),
-    ...(known ? {} : { details: { close_code: c.code } }),
-  });
+function pollEndOf(
+  description: DisconnectDescription | undefined,
+): { code: number; reason: string; body?: unknown; meta?: unknown } | undefined {
+  const context = (description as { context?: unknown } | undefined)?.context as
+    | {
+        getResponseHeader?(name: string): string | null;
+        headers?: { get?(name: string): string | null };
+        responseText?: unknown;
+      }
+    | undefined;
+  if (typeof context !== 'object' || context === null) return undefined;
+  let header: string | null | undefined;
+  try {
+    header =
+      typeof context.getResponseHeader === 'function'
+        ? context.getResponseHeader(CLOSE_HEADER)
+        : context.headers?.get?.(CLOSE_HEADER);
+  } catch {
+    return undefined;
+  }
+  const m = typeof header === 'string' ? /^(\d{4}) ([\x21-\x7e]{0,123})$/.exec(header) : null;
+  if (m === null) return undefined;
+  const out: { code: number; reason: string; body?: unknown; meta?: unknown } = {
+    code: Number(m[1]),
+    reason: m[2] as string,
+  };
+  try {
+    if (typeof context.responseText === 'string' && context.responseText.length > 0) {
+      const frame = JSON.parse(context.responseText) as unknown;
+      if (isObject(frame) && frame.type === 'error' && frame.data !== undefined) {
+        out.body = frame.data;
+        out.meta = frame.meta;
+      }
+    }
+  } catch {
+    // Not the error frame: the header alone classifies the end.
+  }
+  return out;
+}
+
+/** Close codes that say nothing of the server's intent (1009 is Socket.IO's maxHttpBufferSize, handled apart). */
+const PLAIN_CLOSES: ReadonlySet<number> = new Set([1000, 1001, 1005, 1006, 1009, 1014]);
+
+/**
+ * Why the connection ended, when the error event that said it was lost: the server ends it with
+ * the error's mapped close code and `NAME:retry_after_ms` (a WebSocket close, or over polling the
+ * {@link CLOSE_HEADER} of its HTTP error answer), classified as PROTOCOL.md §6.1 says.
+ */
+function endError(close: { code: number; reason: string }, registry?: RegistryLike): FaultlineError | undefined {
+  if (PLAIN_CLOSES.has(close.code)) return undefined;
+  return closeError(classifyClose(close.code, close.reason, registry));
 }
 
 /** The error the end of a connection gives, with PAYLOAD_TOO_LARGE as cause when that was why. */
@@ -522,14 +560,19 @@ export function createClient<E extends EventsMap = EventsMap, L extends EventsMa
       stop(detail);
       return;
     }
-    // The error the server sent just before the end is authoritative; without it (lost), the
-    // close code says what it was; `io server disconnect` alone means stop, as for Socket.IO.
+    // The error the server sent just before the end is authoritative. Without it (lost), the end
+    // says what it was: the WebSocket close code and reason, or over polling the HTTP error
+    // answer's body or CLOSE_HEADER. `io server disconnect` alone (a fatal error on a connection
+    // shared by namespaces) means stop, as for Socket.IO.
     const sent = closingError;
     closingError = undefined;
     const close = closeOf(description);
+    const poll = close === undefined ? pollEndOf(description) : undefined;
+    const ended = close ?? poll;
     const reason =
       sent ??
-      (close === undefined ? undefined : closeError(close, options.registry)) ??
+      (poll?.body === undefined ? undefined : rehydrate(poll.body, poll.meta)) ??
+      (ended === undefined ? undefined : endError(ended, options.registry)) ??
       (detail === 'io server disconnect'
         ? new FaultlineError('BAD_CONNECTION', { message: 'Disconnected by the server', executed: 'maybe' })
         : lost);

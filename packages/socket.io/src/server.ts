@@ -36,6 +36,7 @@ import type { DefaultEventsMap, Namespace, Server, Socket } from 'socket.io';
 import { now, rehydrate } from './rehydrate.js';
 import {
   type AckMeta,
+  CLOSE_HEADER,
   ERROR_EVENT,
   type EventName,
   type EventsMap,
@@ -46,7 +47,7 @@ import {
 } from './wire.js';
 
 export type { AckMeta, EventsMap, FaultlineAck, RequestData, RequestMetaArg, RequestResult } from './wire.js';
-export { ERROR_EVENT } from './wire.js';
+export { CLOSE_HEADER, ERROR_EVENT } from './wire.js';
 
 /** A Faultline connection backed by a Socket.IO socket. */
 export interface SocketConnection<Auth = unknown, S = Socket> extends Connection<Auth> {
@@ -154,13 +155,36 @@ interface AnySocket {
   on(event: string, listener: (...args: never[]) => void): unknown;
   listeners(event: string): unknown[];
   disconnect(close?: boolean): unknown;
-  /** Engine.IO's connection (internals, guarded: only used to close with a code). */
-  readonly conn?: {
-    transport?: { name?: string; socket?: { close?(code: number, reason: string): void } };
-    writeBuffer?: unknown[];
-    once(event: 'drain', listener: () => void): unknown;
-    close(): unknown;
-  };
+  /** Engine.IO's connection (internals, guarded: only used to end it with the error's close). */
+  readonly conn?: EngineConn;
+  /** Socket.IO's client: the namespaces multiplexed on the same Engine.IO connection. */
+  readonly client?: { nsps?: { size: number } };
+}
+
+/** The parts of an Engine.IO transport used to end a connection with an error (internals, guarded). */
+interface EngineTransport {
+  name?: string;
+  /** websocket: the `ws` socket. */
+  socket?: { close?(code: number, reason: string): void };
+  /** polling: whether a long-poll is waiting for data, and its request and response. */
+  writable?: boolean;
+  req?: { cleanup?(): void } | null;
+  res?: {
+    getHeader?(name: string): unknown;
+    writeHead(status: number, headers: Record<string, string>): unknown;
+    end(body: string): unknown;
+  } | null;
+  headers?(req: unknown, headers: Record<string, string>): Record<string, string>;
+  on?(event: 'ready', listener: () => void): unknown;
+  off?(event: 'ready', listener: () => void): unknown;
+}
+
+/** The parts of an Engine.IO socket used to end a connection with an error (internals, guarded). */
+interface EngineConn {
+  transport?: EngineTransport;
+  writeBuffer?: unknown[];
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+  close(discard?: boolean): unknown;
 }
 
 type AckFn = (...args: unknown[]) => void;
@@ -187,6 +211,9 @@ const PLACEHOLDER_BODY = bodyOf('INTERNAL');
 const ID_PREFIX = `q${Math.random().toString(36).slice(2, 8)}.`;
 let requestSeq = 0;
 const nextRequestId = (): string => ID_PREFIX + (++requestSeq).toString(36);
+
+/** How long a polling client has to poll again for the HTTP error answer that ends its connection. */
+const POLL_END_WAIT_MS = 5000;
 
 /** Extra time Socket.IO keeps a server request's ack callback after core's tracker timed it out. */
 const ACK_CLEANUP_GRACE_MS = 1000;
@@ -262,12 +289,16 @@ export function attach<
   // ---------------------------------------------------------------- connection-level errors
 
   /**
-   * Ends a connection because of an error: the error event first, then the end. A fatal error
-   * (recovery `none`) disconnects the namespace: `io server disconnect`, on which every Socket.IO
-   * client stops. A recoverable one ends the transport, so that a client that lost the event
-   * still reconnects; over the websocket transport the WebSocket closes with the mapped close
-   * code and `NAME:retry_after_ms` reason, as `@faultline/ws` does (PROTOCOL.md §6), so the
-   * client still learns the name and the pacing.
+   * Ends a connection because of an error: the error event first, then an end that says the same
+   * by itself, so a client that lost the event still classifies it (PROTOCOL.md §6, §6.1):
+   * - websocket transport: the WebSocket closes with the mapped close code and `NAME` or
+   *   `NAME:retry_after_ms` reason, as `@faultline/ws` does;
+   * - polling transport (no close code): the next long-poll is answered with the HTTP binding's
+   *   error answer (§11: the status of §4.1, the error frame as body, `Retry-After`) and the
+   *   close code and reason in the {@link CLOSE_HEADER} header.
+   * Either ends the whole Engine.IO connection. A fatal error (recovery `none`) on a socket that
+   * shares its connection with other namespaces disconnects only its namespace (`io server
+   * disconnect`, on which clients stop): the other namespaces must not be stopped by it.
    */
   const endWith = (socket: AnySocket, body: ErrorBody): void => {
     if (socket.connected) {
@@ -278,28 +309,85 @@ export function attach<
       }
     }
     const conn = socket.conn;
-    if (body.recovery === 'none' || conn === undefined) {
+    const shared = (socket.client?.nsps?.size ?? 1) > 1;
+    if (conn === undefined || (body.recovery === 'none' && shared)) {
       socket.disconnect();
       return;
     }
-    const transport = conn.transport;
-    const ws = transport?.name === 'websocket' ? transport.socket : undefined;
-    if (ws !== undefined && typeof ws.close === 'function') {
-      const code = closeCodeFor(body, registry);
-      const reason = closeReason(body);
-      const close = (): void => {
+    const code = closeCodeFor(body, registry);
+    const reason = closeReason(body);
+    const end = (): void => {
+      const transport = conn.transport;
+      if (transport?.name === 'websocket' && typeof transport.socket?.close === 'function') {
         try {
-          ws.close?.(code, reason);
+          transport.socket.close(code, reason);
         } catch {
           conn.close();
         }
-      };
-      // Engine.IO hands buffered packets to the WebSocket on 'drain': the event goes out first.
-      if ((conn.writeBuffer?.length ?? 0) > 0) conn.once('drain', close);
-      else close();
-      return;
-    }
-    conn.close();
+      } else if (transport?.name === 'polling') {
+        answerPoll(conn, transport, body, code, reason);
+      } else {
+        conn.close();
+      }
+    };
+    // Engine.IO hands buffered packets to the transport on 'drain': the event goes out first.
+    if ((conn.writeBuffer?.length ?? 0) > 0) conn.once('drain', end);
+    else end();
+  };
+
+  /**
+   * Polling: waits for the client's next long-poll (the event went out on the previous one) and
+   * answers it with the HTTP error answer, then drops the Engine.IO session. Bounded: a client
+   * that polls no more within {@link POLL_END_WAIT_MS} is closed plainly.
+   */
+  const answerPoll = (
+    conn: EngineConn,
+    transport: EngineTransport,
+    body: ErrorBody,
+    code: number,
+    reason: string,
+  ): void => {
+    let done = false;
+    const finish = (): void => {
+      done = true;
+      clearTimeout(timer);
+      transport.off?.('ready', attempt);
+    };
+    const attempt = (): void => {
+      if (done) return;
+      // Engine.IO flushes its buffer on the same 'ready' first; answer only an idle poll.
+      const res = transport.res;
+      if (!transport.writable || res == null || (conn.writeBuffer?.length ?? 0) > 0) return;
+      finish();
+      try {
+        const entry = registry.byCode(body.code);
+        const ra = body.retry_after_ms;
+        const exposed = res.getHeader?.('access-control-expose-headers');
+        const headers: Record<string, string> = {
+          'Content-Type': 'application/json; charset=utf-8',
+          [CLOSE_HEADER]: `${code} ${reason}`,
+          'Access-Control-Expose-Headers': exposed ? `${String(exposed)}, ${CLOSE_HEADER}` : CLOSE_HEADER,
+          ...(ra === undefined ? {} : { 'Retry-After': String(Math.ceil(ra / 1000)) }),
+        };
+        transport.writable = false;
+        res.writeHead(entry?.http ?? 500, transport.headers?.(transport.req, headers) ?? headers);
+        res.end(JSON.stringify(errorFrame(body)));
+        transport.req?.cleanup?.();
+      } catch (thrown) {
+        notifier.unhandled('Connect#Close', thrown);
+      }
+      // Discard: the poll is answered; nothing else may be written to it.
+      conn.close(true);
+    };
+    const timer = setTimeout(() => {
+      if (done) return;
+      finish();
+      conn.close();
+    }, POLL_END_WAIT_MS);
+    (timer as { unref?: () => void }).unref?.();
+    transport.on?.('ready', attempt);
+    conn.once('close', finish);
+    attempt();
   };
 
   const failSocket = (socket: AnySocket, error: unknown): void => {

@@ -11,6 +11,14 @@ import type { ErrorBody, Json } from '@faultline/core';
  */
 export const ERROR_EVENT = '$faultline:error';
 
+/**
+ * Response header of the HTTP error answer with which the server ends a long-polling connection
+ * because of an error: `<close code> <close reason>`, the WebSocket close the websocket transport
+ * would have used (`4004 FORBIDDEN`, `1013 UNAVAILABLE:300`). A client that lost the
+ * {@link ERROR_EVENT} classifies the end from it (PROTOCOL.md §6.1).
+ */
+export const CLOSE_HEADER = 'faultline-close';
+
 /** The third argument of an error acknowledgement, like the `meta` of a ws error frame. */
 export interface AckMeta {
   /** The id under which the server logged the request. */

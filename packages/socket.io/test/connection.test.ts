@@ -2,11 +2,14 @@
  * What happens to requests and to the connection when it drops, is rate-limited, is too large,
  * or the server shuts down; and requests from the server to the client.
  */
-import { FaultlineError } from '@faultline/core';
+import { defineCodes, FaultlineError } from '@faultline/core';
+import type { Socket as ServerSocket } from 'socket.io';
 import { describe, expect, it } from 'vitest';
-import { ERROR_EVENT } from '../src/server.js';
+import { createClient, type StateChange } from '../src/client.js';
+import { attach, ERROR_EVENT } from '../src/server.js';
 import {
   closeServer,
+  defer,
   makeClient,
   settle,
   sleep,
@@ -167,7 +170,8 @@ describe.each(TRANSPORTS)('connection over %s', (transport) => {
     expect(notice?.error.name).toBe('SHUTTING_DOWN');
     expect(change?.reason?.name).toBe('SHUTTING_DOWN');
     // The server ended the transport (a retryable error): plain Socket.IO clients reconnect too.
-    expect(change?.detail).toBe('transport close');
+    // Over polling the end is the HTTP error answer to a long-poll: a transport error.
+    expect(change?.detail).toBe(transport === 'websocket' ? 'transport close' : 'transport error');
     expect(change?.nextRetryInMs).toBeGreaterThanOrEqual(notice?.error.retryAfterMs ?? 0);
     expect(notice?.error.retryAfterMs).toBeLessThan(300);
     // The attempt itself waits that long.
@@ -207,8 +211,8 @@ describe.each(TRANSPORTS)('connection over %s', (transport) => {
     expect((await settle(client.request('slow'))).ok).toBe(false);
   });
 
-  it('classifies the end of a connection whose error event was lost', async () => {
-    const s = await startServer(transports, { handlers: { echo: (d: unknown) => d } });
+  describe('the end of a connection whose error event was lost', () => {
+    /** Drops every `$faultline:error` event below the client. */
     const dropErrorEvents = (socket: { onpacket: (packet: { data?: unknown }) => void }) => {
       const onpacket = socket.onpacket.bind(socket);
       socket.onpacket = (packet) => {
@@ -216,32 +220,145 @@ describe.each(TRANSPORTS)('connection over %s', (transport) => {
         onpacket(packet);
       };
     };
-    // Fatal: the server disconnects the namespace and the client stops, knowing only that much.
-    // Socket.IO binds onpacket when it subscribes: replace it before the first connect.
-    const a = makeClient(s.url, transports, {}, { autoConnect: false });
-    dropErrorEvents(a.socket as never);
-    a.client.connect();
-    await untilState(a.client, 'open');
+    /** A client that never sees the error event, counting its connection attempts. */
+    const deafClient = async (url: string, options: Parameters<typeof makeClient>[2] = {}) => {
+      // Socket.IO binds onpacket when it subscribes: replace it before the first connect.
+      const c = makeClient(url, transports, options, { autoConnect: false });
+      dropErrorEvents(c.socket as never);
+      const attempts: number[] = [];
+      const record = c.observer.success;
+      c.observer.success = (e) => {
+        if (e.location === 'Reconnect#Attempt') attempts.push(Date.now());
+        record?.(e);
+      };
+      c.client.connect();
+      await untilState(c.client, 'open');
+      return { ...c, attempts };
+    };
+
+    it('a fatal error (FORBIDDEN) is still named FORBIDDEN and the client stops', async () => {
+      const s = await startServer(transports, { handlers: { echo: (d: unknown) => d } });
+      const a = await deafClient(s.url);
+      const inFlight = settle(a.client.request('echo', 'never', { timeoutMs: 3000 }).then(() => sleep(10)));
+      s.fl.fail(s.sockets.at(-1) as never, new FaultlineError('FORBIDDEN', { message: 'Banned' }));
+      await untilState(a.client, 'closed');
+      await inFlight;
+      expect(a.observer.errors.some((e) => e.location === 'Connect#Error')).toBe(false);
+      const last = a.states.at(-1);
+      expect(last?.current).toBe('closed');
+      expect(last?.reason?.name).toBe('FORBIDDEN');
+      expect(last?.reason?.code).toBe(4004);
+      expect(last?.reason?.recovery).toBe('none');
+      // Over websocket the close code and reason say it; over polling the HTTP error answer
+      // carries the whole body, message included.
+      expect(last?.reason?.message).toBe(transport === 'polling' ? 'Banned' : 'Connection closed: FORBIDDEN');
+      expect(a.observer.errors.find((e) => e.location === 'Connect#Close')?.error.name).toBe('FORBIDDEN');
+      // No reconnect: neither ours nor Socket.IO's.
+      await sleep(300);
+      expect(a.attempts).toEqual([]);
+      expect(s.sockets.length).toBe(1);
+      expect(a.client.state).toBe('closed');
+      expect(a.socket.active).toBe(false);
+    });
+
+    it('an application-registered fatal code keeps its name through the close', async () => {
+      const registry = defineCodes({
+        ACCOUNT_LOCKED: { code: 4100, category: 'connection', recovery: 'none', message: 'Account locked' },
+      });
+      const s = await startServer(transports, { registry });
+      const a = await deafClient(s.url, { registry });
+      s.fl.fail(s.sockets.at(-1) as never, new FaultlineError('ACCOUNT_LOCKED', { registry }));
+      await untilState(a.client, 'closed');
+      expect(a.states.at(-1)?.reason?.name).toBe('ACCOUNT_LOCKED');
+      expect(a.states.at(-1)?.reason?.code).toBe(4100);
+      await sleep(200);
+      expect(a.attempts).toEqual([]);
+    });
+
+    it('a recoverable error (UNAVAILABLE, retry_after_ms 300) is named and reconnects no earlier', async () => {
+      const s = await startServer(transports, { handlers: { echo: (d: unknown) => d } });
+      const b = await deafClient(s.url);
+      const failedAt = Date.now();
+      s.fl.fail(s.sockets.at(-1) as never, new FaultlineError('UNAVAILABLE', { retryAfterMs: 300 }));
+      await waitFor(() => s.sockets.length === 2 && b.client.state === 'open', 3000, 'reconnected');
+      expect(b.observer.errors.some((e) => e.location === 'Connect#Error')).toBe(false);
+      const change = b.states.find((c) => c.current === 'reconnecting');
+      expect(change?.reason?.name).toBe('UNAVAILABLE');
+      expect(change?.reason?.retryAfterMs).toBe(300);
+      expect(change?.nextRetryInMs).toBeGreaterThanOrEqual(300);
+      expect(b.attempts).toHaveLength(1);
+      expect((b.attempts[0] as number) - failedAt).toBeGreaterThanOrEqual(295);
+      expect(await b.client.request('echo', 'back')).toBe('back');
+    });
+
+    it('UNAUTHORIZED refreshes the token once and reconnects', async () => {
+      const tokens: boolean[] = [];
+      const s = await startServer(transports, {
+        handlers: { echo: (d: unknown) => d },
+        authenticate: (hs) => ({ token: (hs.auth as { token?: string }).token }),
+      });
+      const c = await deafClient(s.url, {
+        token: ({ refresh }) => {
+          tokens.push(refresh);
+          return refresh ? 'fresh' : 'stale';
+        },
+      });
+      s.fl.fail(s.sockets.at(-1) as never, new FaultlineError('UNAUTHORIZED', { message: 'Token expired' }));
+      await waitFor(() => s.sockets.length === 2 && c.client.state === 'open', 3000, 'reconnected');
+      expect(c.states.find((x) => x.current === 'reconnecting')?.reason?.name).toBe('UNAUTHORIZED');
+      expect(tokens).toEqual([false, true]);
+      expect(s.fl.connection(s.sockets.at(-1) as never)?.auth).toEqual({ token: 'fresh' });
+    });
+    it('with reconnect: false (Socket.IO reconnects), a fatal error still stops the socket', async () => {
+      const s = await startServer(transports);
+      const a = await deafClient(s.url, { reconnect: false });
+      s.fl.fail(s.sockets.at(-1) as never, new FaultlineError('FORBIDDEN'));
+      await untilState(a.client, 'closed');
+      expect(a.states.at(-1)?.reason?.name).toBe('FORBIDDEN');
+      await sleep(300);
+      expect(s.sockets.length).toBe(1);
+      expect(a.socket.active).toBe(false);
+    });
+
+    it('a fatal error on one of several namespaces of a connection ends that namespace only', async () => {
+      const s = await startServer(transports);
+      const admin = attach(s.io.of('/admin'), { logger: s.logger, errorRoute: s.route });
+      const adminSockets: ServerSocket[] = [];
+      s.io.of('/admin').on('connection', (x) => adminSockets.push(x));
+      const main = await deafClient(s.url);
+      // Same Manager, hence the same Engine.IO connection; Faultline leaves its reconnection off.
+      const adminSocket = main.socket.io.socket('/admin');
+      defer(() => adminSocket.disconnect());
+      dropErrorEvents(adminSocket as never);
+      const adminClient = createClient(adminSocket, { reconnect: false, errorRoute: () => {} });
+      const adminStates: StateChange[] = [];
+      adminClient.onStateChange((c) => adminStates.push(c));
+      adminClient.connect();
+      await untilState(adminClient, 'open');
+      admin.fail(adminSockets[0] as never, new FaultlineError('FORBIDDEN'));
+      await untilState(adminClient, 'closed');
+      // Socket.IO's DISCONNECT packet carries nothing: without the event only `io server disconnect`.
+      expect(adminStates.at(-1)).toMatchObject({ current: 'closed', detail: 'io server disconnect' });
+      expect(adminStates.at(-1)?.reason?.name).toBe('BAD_CONNECTION');
+      // The main namespace lives on, on the same connection.
+      await sleep(100);
+      expect(main.client.state).toBe('open');
+      expect(main.states.some((c) => c.current === 'closed' || c.current === 'reconnecting')).toBe(false);
+      expect(s.sockets.length).toBe(1);
+    });
+  });
+
+  it('a fatal error with the event delivered: named from the event, the client stops', async () => {
+    const s = await startServer(transports);
+    const { client, states, observer } = makeClient(s.url, transports);
+    await untilState(client, 'open');
     s.fl.fail(s.sockets.at(-1) as never, new FaultlineError('FORBIDDEN', { message: 'Banned' }));
-    await untilState(a.client, 'closed');
-    expect(a.observer.errors.some((e) => e.location === 'Connect#Error')).toBe(false);
-    expect(a.states.at(-1)).toMatchObject({ current: 'closed', detail: 'io server disconnect' });
-    expect(a.states.at(-1)?.reason?.name).toBe('BAD_CONNECTION');
-    await sleep(150);
+    await untilState(client, 'closed');
+    expect(observer.errors.find((e) => e.location === 'Connect#Error')?.error.message).toBe('Banned');
+    expect(states.at(-1)?.reason?.name).toBe('FORBIDDEN');
+    expect(states.at(-1)?.reason?.message).toBe('Banned');
+    await sleep(200);
     expect(s.sockets.length).toBe(1);
-    // Retryable: the client reconnects; over websocket no earlier than retry_after_ms.
-    const b = makeClient(s.url, transports, {}, { autoConnect: false });
-    dropErrorEvents(b.socket as never);
-    b.client.connect();
-    await untilState(b.client, 'open');
-    const failedAt = Date.now();
-    s.fl.fail(s.sockets.at(-1) as never, new FaultlineError('UNAVAILABLE', { retryAfterMs: 300 }));
-    await waitFor(() => s.sockets.length === 3 && b.client.state === 'open', 3000, 'reconnected');
-    if (transport === 'websocket') {
-      expect(Date.now() - failedAt).toBeGreaterThanOrEqual(295);
-      expect(b.states.find((c) => c.current === 'reconnecting')?.reason?.name).toBe('UNAVAILABLE');
-    }
-    expect(await b.client.request('echo', 'back')).toBe('back');
   });
 
   describe('requests of a client nobody observes (its fast path)', () => {

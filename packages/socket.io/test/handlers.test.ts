@@ -7,7 +7,7 @@ import type { Server } from 'socket.io';
 import type { Socket } from 'socket.io-client';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { createClient } from '../src/client.js';
-import { attach, ERROR_EVENT, type FaultlineAck } from '../src/server.js';
+import { attach, CLOSE_HEADER, ERROR_EVENT, type FaultlineAck } from '../src/server.js';
 import {
   connected,
   connectSocket,
@@ -283,10 +283,37 @@ describe.each(TRANSPORTS)('handlers over %s', (transport) => {
     await connected(raw);
     const errors: unknown[][] = [];
     raw.on(ERROR_EVENT, (...args: unknown[]) => errors.push(args));
-    const gone = withTimeout(new Promise((r) => raw.once('disconnect', (reason) => r(reason))), 3000, 'disconnect');
+    const gone = withTimeout(
+      new Promise<[string, any, { header?: string | null; text?: string }]>((r) =>
+        raw.once('disconnect', (reason, description: any) => {
+          // The poll's XMLHttpRequest is aborted right after this listener: read it now.
+          const xhr = description?.context;
+          const answer =
+            typeof xhr?.getResponseHeader === 'function'
+              ? { header: xhr.getResponseHeader(CLOSE_HEADER), text: xhr.responseText }
+              : {};
+          r([reason, description, answer]);
+        }),
+      ),
+      3000,
+      'disconnect',
+    );
     for (let i = 0; i < 5; i++) raw.emit('echo', 1, 'bad-meta', () => {});
-    // A fatal error disconnects the namespace: Socket.IO clients stop.
-    expect(await gone).toBe('io server disconnect');
+    // A fatal error ends the transport with its close code and name, so that a client that lost
+    // the error event still knows why: a WebSocket close, or over polling the HTTP error answer.
+    const [reason, description, answer] = await gone;
+    if (transport === 'websocket') {
+      expect(reason).toBe('transport close');
+      expect(description.context).toMatchObject({ code: 4000, reason: 'BAD_REQUEST' });
+    } else {
+      expect(reason).toBe('transport error');
+      expect(description.description).toBe(400);
+      expect(answer.header).toBe('4000 BAD_REQUEST');
+      expect(JSON.parse(answer.text as string)).toMatchObject({
+        type: 'error',
+        data: { name: 'BAD_REQUEST', message: 'Too many bad frames' },
+      });
+    }
     const last = errors.at(-1) as [Record<string, unknown>, Record<string, unknown>];
     expect(last[0]).toMatchObject({ name: 'BAD_REQUEST', message: 'Too many bad frames' });
     expect(last[1]).toMatchObject({ closing: true });
