@@ -4,7 +4,8 @@
 // cells interleaved within every repetition, the order of implementations alternating between
 // repetitions, each cell a fresh connection with a closed loop of `window` requests in flight
 // (lib/loop.mjs). A ratio is computed per repetition (Faultline / raw, same window) and the
-// median is reported; further baselines (`raw-floor`, ...) give `ratio_vs_floor`, ...
+// median is reported; further baselines (`raw-floor`, ...) give `ratio_vs_floor`, ...; `cpu.ratio`
+// is the same for CPU time per request (server + client, lower is better).
 //
 // The server child reports {ready, faultline, raw} (two ws:// URLs) and answers {probe} with
 // {probe, cpu: process.cpuUsage()}, so both sides get CPU µs per request.
@@ -122,6 +123,17 @@ export async function runRoundTrips({
           ),
         );
       out[`${key}.ratio`] = r3(ratios(base));
+      // CPU per request, server + client, Faultline / baseline (lower is better): steadier than
+      // req/s on a shared machine, since time spent waiting for a CPU does not count.
+      const cpu = (r) => r.serverCpuUs + r.clientCpuUs;
+      out[`${key}.cpu.ratio`] = r3(
+        median(
+          Array.from(
+            { length: reps },
+            (_, rep) => cpu(find(rep, 'faultline', kind, window)) / cpu(find(rep, base, kind, window)),
+          ),
+        ),
+      );
       for (const peer of others) out[`${key}.ratio_vs_${peer.replace(/^raw-/, '')}`] = r3(ratios(peer));
       const of = (impl, field) =>
         median(results.filter((r) => r.impl === impl && r.kind === kind && r.window === window).map((r) => r[field]));
