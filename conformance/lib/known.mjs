@@ -13,19 +13,9 @@ export const KNOWN = {
     // HTTP binding: an unknown event is an unknown route, answered by the plugin's not-found
     // handler ("Route not found", details {method, path}) instead of details {event}.
     /^NOT_FOUND unknown event: data\.(message|details) .* fastify-http=/,
-    // Reported: the fastify plugin leaves `executed` unset on errors a route handler threw, where
-    // the socket engine (core server.ts runHandler) sets "yes" (packages/fastify/src/plugin.ts
-    // classify(): `toErrorBody(error, bodyOptions)` for a FaultlineError).
-    /: data\.executed ws="yes" fastify-http=undefined$/,
-    // Reported: a body with a `__proto__` key is refused by Fastify's JSON parser and mapped to
-    // reason "malformed_json" (generic message), not "forbidden_key" with `field`.
-    /^BAD_REQUEST \(forbidden key\): data\.(message|details) .* fastify-http=/,
   ]),
   /** transport → behaviour keys (see `noteDeviation` calls) that are known not to hold. */
-  deviations: /** @type {Record<string, string[]>} */ ({
-    // The HTTP plugin applies no frame rules to request bodies: data nested 40 deep is echoed.
-    'fastify-http': ['depth-limit'],
-  }),
+  deviations: /** @type {Record<string, string[]>} */ ({}),
 };
 
 /** @type {{ transport: string, key: string, what: string }[]} */

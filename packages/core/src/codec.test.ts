@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   bodyOf,
+  checkRequestData,
   type DecodeResult,
   decodeFrame,
   encodeFrame,
@@ -227,5 +228,45 @@ describe('bad input', () => {
     }
     const r = rejected(decodeFrame(JSON.stringify({ type: 'request', v: 2, event: 'x', meta: { request_id: 'r2' } })));
     expect(r.requestId).toBe('r2');
+  });
+});
+
+describe('checkRequestData: an HTTP body by the frame rules', () => {
+  const nest = (n: number): unknown => {
+    let v: unknown = 1;
+    for (let i = 0; i < n; i++) v = { d: v };
+    return v;
+  };
+  const inFrame = (data: unknown) =>
+    decodeFrame(JSON.stringify({ type: 'request', event: 'e', data, meta: { request_id: 'r1' } }));
+
+  it('gives the body the decoder gives the same data inside a request frame', () => {
+    for (const data of [JSON.parse('{"a":[{"__proto__":1}]}'), { constructor: 1 }, nest(32), nest(40)]) {
+      const framed = inFrame(data);
+      expect(framed.ok).toBe(false);
+      expect(checkRequestData(data)).toEqual((framed as Extract<DecodeResult, { ok: false }>).error);
+    }
+    expect(checkRequestData(nest(40))?.details).toEqual({ reason: 'too_deep' });
+    expect(checkRequestData({ prototype: 1 })?.details).toEqual({ reason: 'forbidden_key', field: 'prototype' });
+  });
+
+  it('passes what a frame would carry, at the same depth boundary', () => {
+    for (const data of [nest(31), null, 'x', [1, { a: [] }], undefined]) {
+      expect(inFrame(data).ok).toBe(true);
+      expect(checkRequestData(data)).toBeUndefined();
+    }
+    expect(checkRequestData(nest(30), { maxDepth: 8 })?.details).toEqual({ reason: 'too_deep' });
+  });
+
+  it('never throws on a hostile parsed value', () => {
+    const hostile = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('trap');
+        },
+      },
+    );
+    expect(checkRequestData(hostile)?.details).toEqual({ reason: 'invalid_field', field: 'data' });
   });
 });

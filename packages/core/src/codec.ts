@@ -148,18 +148,38 @@ function checkFrame(v: Obj, limits: DecodeLimits): Reject | undefined {
   }
 }
 
-function fail(reject: Reject, requestId: string | undefined): DecodeResult {
+function rejectBody(reject: Reject): ErrorBody {
   const details: { [key: string]: Json } = { reason: reject.reason };
   if (reject.field !== undefined) details.field = reject.field;
-  return {
-    ok: false,
-    error: bodyOf(reject.reason === 'too_large' ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST', {
-      message: reject.message,
-      details,
-      executed: 'no',
-    }),
-    requestId,
-  };
+  return bodyOf(reject.reason === 'too_large' ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST', {
+    message: reject.message,
+    details,
+    executed: 'no',
+  });
+}
+
+function fail(reject: Reject, requestId: string | undefined): DecodeResult {
+  return { ok: false, error: rejectBody(reject), requestId };
+}
+
+/**
+ * Checks a request's `data` that reached the server outside a frame (an HTTP body) by the frame
+ * rules of PROTOCOL.md §7.2: the depth cap, counted as if it were a request frame's `data` (one
+ * level below the frame), and the forbidden keys. Returns the BAD_REQUEST body the decoder gives
+ * the same data inside a frame, or `undefined` when it passes. Never throws.
+ */
+export function checkRequestData(
+  data: unknown,
+  limits: Pick<DecodeLimits, 'maxDepth'> = DEFAULT_DECODE_LIMITS,
+): ErrorBody | undefined {
+  let shape: Reject | undefined;
+  try {
+    shape = walk(data, 1, limits.maxDepth);
+  } catch {
+    // Only an already-parsed value can throw here (a getter or a proxy): it is not JSON.
+    shape = invalid('data', 'plain JSON data');
+  }
+  return shape === undefined ? undefined : rejectBody(shape);
 }
 
 /**

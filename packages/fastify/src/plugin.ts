@@ -5,7 +5,9 @@
  */
 import {
   bodyOf,
+  checkRequestData,
   codes,
+  DEFAULT_DECODE_LIMITS,
   type DetailLimits,
   type ErrorBody,
   errorFrame,
@@ -15,7 +17,14 @@ import {
   type RegistryLike,
   toErrorBody,
 } from '@faultline/core';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+import {
+  errorCodes,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifySchema,
+} from 'fastify';
 import fp from 'fastify-plugin';
 import {
   acceptsProblem,
@@ -55,6 +64,15 @@ export interface FaultlineFastifyOptions {
   standardSchema?: boolean;
   /** Bounds on `details` sent on the wire. @default core's DEFAULT_DETAIL_LIMITS */
   detailLimits?: DetailLimits;
+  /**
+   * Replace Fastify's `application/json` parser with one that applies the frame rules of
+   * PROTOCOL.md §7.2 to request bodies, answering as the socket engine does for the same data:
+   * BAD_REQUEST `forbidden_key` (with `field`) for a `__proto__`, `constructor` or `prototype`
+   * key anywhere, BAD_REQUEST `too_deep` beyond `maxDepth` levels (counted as in a frame, whose
+   * `data` is one level down). `false` keeps Fastify's parser (and its `onProtoPoisoning`).
+   * @default true, maxDepth 32 (core's DEFAULT_DECODE_LIMITS)
+   */
+  jsonParser?: boolean | { maxDepth?: number };
 }
 
 /** What an error becomes on the wire. */
@@ -115,6 +133,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'redact',
   'standardSchema',
   'detailLimits',
+  'jsonParser',
 ]);
 
 function fail(message: string): never {
@@ -149,6 +168,14 @@ export function checkOptions(options: unknown): FaultlineFastifyOptions {
   if (o.redact !== undefined) {
     if (!Array.isArray(o.redact) || o.redact.some((k) => typeof k !== 'string' || k.length === 0)) {
       fail('redact must be an array of non-empty strings');
+    }
+  }
+  const jp = o.jsonParser;
+  if (jp !== undefined && typeof jp !== 'boolean') {
+    if (typeof jp !== 'object' || jp === null) fail('jsonParser must be a boolean or { maxDepth }');
+    const depth = (jp as { maxDepth?: unknown }).maxDepth;
+    if (depth !== undefined && !(Number.isInteger(depth) && (depth as number) > 1)) {
+      fail('jsonParser.maxDepth must be an integer above 1');
     }
   }
   const limits = o.detailLimits as Record<string, unknown> | undefined;
@@ -355,6 +382,35 @@ async function faultlinePlugin(fastify: FastifyInstance, rawOptions: FaultlineFa
     fastify.setNotFoundHandler(function faultlineNotFound(request, reply) {
       const details: { [key: string]: Json } = { method: request.method, path: pathOf(request.url) };
       write(reply, bodyOf('NOT_FOUND', { message: 'Route not found', details, executed: 'no' }, registry), 404);
+    });
+  }
+
+  if (options.jsonParser !== false) {
+    const maxDepth =
+      (typeof options.jsonParser === 'object' ? options.jsonParser.maxDepth : undefined) ??
+      DEFAULT_DECODE_LIMITS.maxDepth;
+    const depthLimit = { maxDepth };
+    // Fastify's secure-json-parse refuses `__proto__` as "malformed"; the protocol names the key.
+    fastify.removeContentTypeParser('application/json');
+    fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
+      // Empty and unparseable bodies keep Fastify's errors, so they map as before (FASTIFY_CODES).
+      if (text.length === 0) {
+        done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+        return;
+      }
+      let value: unknown;
+      try {
+        value = JSON.parse(text as string);
+      } catch {
+        done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), undefined);
+        return;
+      }
+      const refused = checkRequestData(value, depthLimit);
+      if (refused !== undefined) {
+        done(FaultlineError.fromBody(refused) as unknown as FastifyError, undefined);
+        return;
+      }
+      done(null, value);
     });
   }
 

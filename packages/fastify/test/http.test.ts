@@ -496,6 +496,75 @@ describe("Fastify's own errors", () => {
     expect((await json(empty)).data.details).toEqual({ reason: 'empty_json_body' });
   });
 
+  it('request bodies get the frame rules (PROTOCOL.md §7.2): the same answer as the socket engine', async () => {
+    const { url } = await start((app) => {
+      app.post('/echo', async (req) => req.body);
+    });
+    const post = (body: string) =>
+      fetch(`${url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    // What the decoder answers for the same data inside a request frame.
+    const inFrame = (body: string): Loose => {
+      const r = decodeFrame(`{"type":"request","event":"echo","data":${body},"meta":{"request_id":"r"}}`);
+      if (r.ok) throw new Error('the frame was accepted');
+      return r.error;
+    };
+    const nest = (n: number): string => '{"d":'.repeat(n) + '1' + '}'.repeat(n);
+    for (const body of ['{"__proto__":{"admin":true}}', '{"a":[{"constructor":{"prototype":1}}]}', nest(40)]) {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      const frame = await json(res);
+      expect(frame.data).toEqual(inFrame(body));
+      expect(frame.meta.request_id).toEqual(expect.any(String));
+    }
+    expect((await json(await post('{"x":{"__proto__":1}}'))).data).toMatchObject({
+      name: 'BAD_REQUEST',
+      message: 'Key "__proto__" is not allowed',
+      executed: 'no',
+      details: { reason: 'forbidden_key', field: '__proto__' },
+    });
+    expect((await json(await post(nest(40)))).data.details).toEqual({ reason: 'too_deep' });
+    // The deepest data a frame may carry passes here too.
+    const deepest = await post(nest(31));
+    expect(deepest.status).toBe(200);
+    expect(await deepest.text()).toBe(nest(31));
+    expect((await post(nest(32))).status).toBe(400);
+    // `application/json` with parameters goes through the same parser.
+    const charset = await fetch(`${url}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: '{"__proto__":1}',
+    });
+    expect((await json(charset)).data.details).toEqual({ reason: 'forbidden_key', field: '__proto__' });
+  });
+
+  it("jsonParser: { maxDepth } sets the depth cap; false keeps Fastify's parser", async () => {
+    const shallow = await build(
+      (app) => {
+        app.post('/echo', async (req) => req.body);
+      },
+      { plugin: { jsonParser: { maxDepth: 4 } } },
+    );
+    const post = (app: typeof shallow, payload: string) =>
+      app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload });
+    expect((await post(shallow, '{"a":{"b":{"c":1}}}')).statusCode).toBe(200);
+    const deep = await post(shallow, '{"a":{"b":{"c":{"d":1}}}}');
+    expect(deep.statusCode).toBe(400);
+    expect(deep.json().data).toMatchObject({
+      message: 'Frame is nested deeper than 4 levels',
+      details: { reason: 'too_deep' },
+    });
+
+    const fastifys = await build(
+      (app) => {
+        app.post('/echo', async (req) => req.body);
+      },
+      { plugin: { jsonParser: false } },
+    );
+    const poisoned = await post(fastifys, '{"__proto__":{"admin":true}}');
+    expect(poisoned.statusCode).toBe(400);
+    expect(poisoned.json().data.details).toEqual({ reason: 'malformed_json' });
+  });
+
   it('maps other 4xx errors to the nearest code with its generic message', async () => {
     const app = await build((a) => {
       a.get('/status/:code', async (req) => {
@@ -582,6 +651,8 @@ describe('options', () => {
     [{ problemDetails: { typeBase: '' } }, /problemDetails.typeBase/],
     [{ notFound: 'yes' }, /notFound must be a boolean/],
     [{ detailLimits: { maxDepth: 0 } }, /detailLimits.maxDepth/],
+    [{ jsonParser: 'strict' }, /jsonParser must be a boolean/],
+    [{ jsonParser: { maxDepth: 1 } }, /jsonParser.maxDepth/],
   ])('rejects %j at registration', async (options, message) => {
     const app = Fastify();
     try {
