@@ -6,7 +6,16 @@
  * (the default closes every client with no code; here they get SHUTTING_DOWN first).
  */
 import type { IncomingMessage } from 'node:http';
-import { type ErrorBody, FaultlineError, type ShutdownOptions } from '@faultline/core';
+import {
+  closeCodeFor,
+  closeReason,
+  codes,
+  encodeErrorFrame,
+  FaultlineError,
+  type RegistryLike,
+  type ShutdownOptions,
+  toErrorBody,
+} from '@faultline/core';
 import { createServer, type FaultlineWsServer, type WsServerOptions } from '@faultline/ws/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -43,13 +52,22 @@ declare module 'fastify' {
 /** The Fastify requests of upgrades, for `authenticate`. */
 const upgrades = new WeakMap<IncomingMessage, FastifyRequest>();
 
-function failSocket(socket: WebSocket, error: unknown, request: FastifyRequest): void {
-  request.log.error({ err: error }, 'faultline: websocket error');
+/**
+ * Ends a socket whose route handler threw (a websocket route of the application's own, or ours
+ * failing unexpectedly): the error frame, then the mapped close (PROTOCOL.md §6), both built by
+ * core, instead of `@fastify/websocket`'s bare `terminate()`. Unknown throws are logged once,
+ * with the stack, and go out as INTERNAL (1011).
+ */
+function failSocket(socket: WebSocket, error: unknown, request: FastifyRequest, registry: RegistryLike): void {
+  const err = FaultlineError.from(error, { registry });
+  const foreign = FaultlineError.is(error) ? error.cause : error;
+  if (err.code === 5000 && foreign !== undefined && !FaultlineError.is(foreign)) {
+    request.log.error({ err: foreign, request_id: String(request.id) }, 'faultline: websocket route failed');
+  }
   if (socket.readyState !== socket.OPEN) return;
-  const err = FaultlineError.from(error);
-  const body: ErrorBody = err.toBody();
-  socket.send(JSON.stringify({ type: 'error', data: body, meta: { timestamp: new Date().toISOString() } }));
-  socket.close(1011, body.name);
+  const body = toErrorBody(err);
+  socket.send(encodeErrorFrame(body));
+  socket.close(closeCodeFor(body, registry), closeReason(body));
 }
 
 /**
@@ -106,7 +124,9 @@ export const faultlineWebSocket = fp<FaultlineWebSocketOptions>(
     const wsPluginOptions = {
       ...(options.ws ? { options: options.ws } : {}),
       errorHandler(error: Error, socket: WebSocket, request: FastifyRequest) {
-        failSocket(socket, error, request);
+        // The HTTP plugin's registry when it is registered, so application codes map too.
+        const registry = (fastify as { faultline?: { registry: RegistryLike } }).faultline?.registry ?? codes;
+        failSocket(socket, error, request, registry);
       },
       preClose(this: FastifyInstance, done: (err?: Error) => void) {
         drain().then(

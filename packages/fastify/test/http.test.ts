@@ -508,7 +508,7 @@ describe("Fastify's own errors", () => {
       if (r.ok) throw new Error('the frame was accepted');
       return r.error;
     };
-    const nest = (n: number): string => '{"d":'.repeat(n) + '1' + '}'.repeat(n);
+    const nest = (n: number): string => `${'{"d":'.repeat(n)}1${'}'.repeat(n)}`;
     for (const body of ['{"__proto__":{"admin":true}}', '{"a":[{"constructor":{"prototype":1}}]}', nest(40)]) {
       const res = await post(body);
       expect(res.status).toBe(400);

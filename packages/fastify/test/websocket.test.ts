@@ -1,9 +1,9 @@
-import { FaultlineError } from '@faultline/core';
+import { defineCodes, FaultlineError } from '@faultline/core';
 import { createClient, type StateChange, type WebSocketConstructor } from '@faultline/ws/client';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { faultlineWebSocket } from '../src/index.js';
-import { start } from './helpers.js';
+import { captureLogs, start } from './helpers.js';
 
 /** Waits until `check` is true, at most `ms`. */
 async function until(check: () => boolean, ms = 3000): Promise<void> {
@@ -143,5 +143,62 @@ describe('@fastify/websocket routes speaking Faultline', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('a websocket route handler that throws ends with the error frame and the mapped close, not terminate()', async () => {
+    const registry = defineCodes({ ROOM_GONE: { code: 4100, message: 'Room is gone', recovery: 'none', http: 410 } });
+    const { lines, logger } = captureLogs();
+    const { url } = await start(
+      async (app) => {
+        await app.register(faultlineWebSocket);
+        // Routes of the application's own, next to Faultline ones: `@fastify/websocket` hands
+        // their throws to the plugin's error handler.
+        app.get('/forbidden', { websocket: true }, () => {
+          throw new FaultlineError('FORBIDDEN', { message: 'Not yours' });
+        });
+        app.get('/limited', { websocket: true }, async () => {
+          throw new FaultlineError('RATE_LIMITED', { retryAfterMs: 1500 });
+        });
+        app.get('/gone', { websocket: true }, () => {
+          throw new FaultlineError('ROOM_GONE', { registry });
+        });
+        app.get('/boom', { websocket: true }, () => {
+          throw new Error('db password is hunter2');
+        });
+      },
+      { fastify: { logger }, plugin: { registry } },
+    );
+    const ws = url.replace('http', 'ws');
+    const cases: [string, string, number, string][] = [
+      ['/forbidden', 'FORBIDDEN', 4004, 'FORBIDDEN'],
+      ['/limited', 'RATE_LIMITED', 4005, 'RATE_LIMITED:1500'],
+      ['/gone', 'ROOM_GONE', 4100, 'ROOM_GONE'],
+      ['/boom', 'INTERNAL', 1011, 'INTERNAL'],
+    ];
+    for (const [path, name, code, reason] of cases) {
+      const c = raw(`${ws}${path}`);
+      try {
+        await until(() => c.closed() !== undefined);
+        expect(c.closed()).toEqual({ code, reason });
+        expect(c.frames).toHaveLength(1);
+        const frame = c.frames[0] as { type: string; data: Record<string, unknown>; meta: Record<string, unknown> };
+        expect(frame.type).toBe('error');
+        expect(frame.data.name).toBe(name);
+        // A connection-level error: no request id (PROTOCOL.md §6).
+        expect(frame.meta.request_id).toBeUndefined();
+        expect(typeof frame.meta.timestamp).toBe('string');
+      } finally {
+        c.socket.terminate();
+      }
+    }
+    const boom = raw(`${ws}/boom`);
+    await until(() => boom.closed() !== undefined);
+    expect(JSON.stringify(boom.frames)).not.toContain('hunter2');
+    expect((boom.frames[0] as { data: { message: string } }).data.message).toBe('Internal server error');
+    // Unknown throws are logged, each once with its stack; expected errors are not.
+    const logged = lines.filter((l) => l.level >= 50);
+    expect(logged).toHaveLength(2);
+    expect(JSON.stringify(logged[0])).toContain('hunter2');
+    expect((logged[0]?.err as { stack?: string }).stack).toMatch(/at /);
   });
 });
