@@ -130,14 +130,18 @@ export interface FaultlineSocketServer<Auth = unknown, S = Socket> {
    */
   request<T = Json>(socket: S, event: string, data?: unknown, options?: ServerRequestOptions): Promise<T>;
   /**
-   * Ends a connection because of an error: emits {@link ERROR_EVENT} with its body, then
-   * disconnects the socket. The Faultline client acts on the body's classification.
+   * Ends a connection because of an error: emits {@link ERROR_EVENT} with its body, then ends the
+   * connection with an end that carries the same error (a WebSocket close code and reason, or
+   * over polling the HTTP error answer with {@link CLOSE_HEADER}), so that a client that lost the
+   * event still acts on the body's classification. A fatal error on a socket sharing its
+   * connection with other namespaces disconnects its namespace only.
    */
   fail(socket: S, error: unknown): void;
   /**
    * Graceful shutdown: refuses new requests and connections with SHUTTING_DOWN, waits up to
    * `graceMs` for running handlers, then tells every socket SHUTTING_DOWN with a jittered
-   * `retry_after_ms` in [0, `windowMs`) and disconnects it. Does not close the Socket.IO server.
+   * `retry_after_ms` in [0, `windowMs`) and ends its connection as {@link fail} does. Does not
+   * close the Socket.IO server.
    */
   close(options?: ShutdownOptions): Promise<void>;
 }
