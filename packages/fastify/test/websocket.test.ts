@@ -199,6 +199,6 @@ describe('@fastify/websocket routes speaking Faultline', () => {
     const logged = lines.filter((l) => l.level >= 50);
     expect(logged).toHaveLength(2);
     expect(JSON.stringify(logged[0])).toContain('hunter2');
-    expect((logged[0]?.err as { stack?: string }).stack).toMatch(/at /);
+    expect((logged[0] as { err?: { stack?: string } }).err?.stack).toMatch(/at /);
   });
 });
