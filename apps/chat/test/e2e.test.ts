@@ -62,10 +62,12 @@ async function stopServer(): Promise<void> {
   clearTimeout(timer);
 }
 
+/** An error row as a person reads it: the text of its cells. */
 interface Row {
   where: string;
   code: string;
   name: string;
+  category: string;
   recoverable: string;
   recovery: string;
   retryAfterMs: string;
@@ -78,17 +80,26 @@ async function errorRow(page: Page, name: string, where?: string): Promise<Row> 
   const selector = `#errors tbody tr[data-name="${name}"]${where ? `[data-where="${where}"]` : ''}`;
   const row = page.locator(selector).first();
   await row.waitFor({ timeout: WAIT });
-  return row.evaluate((tr: HTMLElement) => ({
-    where: tr.dataset.where ?? '',
-    code: tr.dataset.code ?? '',
-    name: tr.dataset.name ?? '',
-    recoverable: tr.dataset.recoverable ?? '',
-    recovery: tr.dataset.recovery ?? '',
-    retryAfterMs: tr.dataset.retryAfterMs ?? '',
-    message: tr.querySelector('.message')?.textContent ?? '',
-    details: tr.querySelector('.details')?.textContent ?? '',
-  }));
+  await row.scrollIntoViewIfNeeded();
+  expect(await row.isVisible()).toBe(true);
+  return row.evaluate((tr: HTMLElement) => {
+    const cell = (cls: string) => tr.querySelector(`.${cls}`)?.textContent ?? '';
+    return {
+      where: tr.cells[1]?.textContent ?? '',
+      code: cell('code'),
+      name: cell('name'),
+      category: cell('category'),
+      recoverable: cell('recoverable'),
+      recovery: cell('recovery'),
+      retryAfterMs: cell('retry-after'),
+      message: cell('message'),
+      details: cell('details'),
+    };
+  });
 }
+
+/** The text the page shows as the connection state. */
+const stateText = async (page: Page) => (await page.textContent('#state'))?.trim() ?? '';
 
 /** Waits until the state has been `open` for `stableMs` (a refused reconnect is open for a moment). */
 async function stableOpen(page: Page, stableMs = 400, timeout = 20_000): Promise<void> {
@@ -171,6 +182,7 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
   it('connects', async () => {
     expect(await page.inputValue('#transport')).toBe(id);
     await stableOpen(page);
+    expect(await stateText(page)).toBe(kind === 'http' ? 'open (stateless HTTP)' : 'open');
     expect(await page.textContent('#user')).toMatch(/^guest-\d+$/);
   });
 
@@ -183,7 +195,13 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
   it('shows NOT_FOUND with the room for a room that does not exist', async () => {
     await press(page, 'missing-room');
     const row = await errorRow(page, 'NOT_FOUND', 'Request#join');
-    expect(row).toMatchObject({ code: '4001', recoverable: 'false', recovery: 'none', retryAfterMs: '' });
+    expect(row).toMatchObject({
+      code: '4001',
+      category: 'application',
+      recoverable: 'false',
+      recovery: 'none',
+      retryAfterMs: '-',
+    });
     expect(row.message).toBe('Room not found');
     expect(JSON.parse(row.details)).toEqual({ room: 'no-such-room' });
     await shot(page, id, '2-not-found');
@@ -192,7 +210,7 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
   it('shows FORBIDDEN for an action the user may not take', async () => {
     await press(page, 'forbidden');
     const row = await errorRow(page, 'FORBIDDEN', 'Request#deleteRoom');
-    expect(row).toMatchObject({ code: '4004', recoverable: 'false', recovery: 'none' });
+    expect(row).toMatchObject({ code: '4004', category: 'connection', recoverable: 'false', recovery: 'none' });
     expect(JSON.parse(row.details)).toMatchObject({ action: 'deleteRoom', role: 'member' });
     await shot(page, id, '3-forbidden');
   });
@@ -200,7 +218,13 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
   it('shows INTERNAL with a generic message when a handler crashes; the secret stays in the server log', async () => {
     await press(page, 'crash');
     const row = await errorRow(page, 'INTERNAL', 'Request#crash');
-    expect(row).toMatchObject({ code: '5000', recoverable: 'true', recovery: 'retry', details: '' });
+    expect(row).toMatchObject({
+      code: '5000',
+      category: 'application',
+      recoverable: 'true',
+      recovery: 'retry',
+      details: '',
+    });
     expect(row.message).toBe('Internal server error');
     const text = await page.textContent('body');
     expect(text).not.toContain('hunter2');
@@ -212,7 +236,7 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
   it('shows RATE_LIMITED with retry_after_ms past the limit', async () => {
     await press(page, 'rate-limit');
     const row = await errorRow(page, 'RATE_LIMITED', 'Request#send');
-    expect(row).toMatchObject({ code: '4005', recoverable: 'true', recovery: 'retry' });
+    expect(row).toMatchObject({ code: '4005', category: 'application', recoverable: 'true', recovery: 'retry' });
     expect(Number(row.retryAfterMs)).toBeGreaterThan(0);
     await page.waitForSelector('#messages li:text-matches("flood: \\\\d+ sent, [1-9]\\\\d* refused")', {
       timeout: WAIT,
@@ -224,7 +248,12 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
     const before = Number(await page.textContent('#token-refreshes'));
     await press(page, 'expired-token');
     const row = await errorRow(page, 'UNAUTHORIZED');
-    expect(row).toMatchObject({ code: '4003', recoverable: 'true', recovery: 'reauthenticate' });
+    expect(row).toMatchObject({
+      code: '4003',
+      category: 'connection',
+      recoverable: 'true',
+      recovery: 'reauthenticate',
+    });
     expect(row.message).toBe('Token expired');
     await page.waitForSelector('#timeline li[data-kind="auth"]', { timeout: WAIT });
     expect(Number(await page.textContent('#token-refreshes'))).toBe(before + 1);
@@ -234,6 +263,7 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
       });
       await stableOpen(page);
     }
+    expect(await stateText(page)).toMatch(/^open/);
     await shot(page, id, '6-token-refreshed');
   });
 
@@ -242,7 +272,7 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
     await page.waitForSelector('#room:text("#lobby")', { timeout: WAIT });
     await press(page, 'restart');
     const row = await errorRow(page, 'SHUTTING_DOWN');
-    expect(row).toMatchObject({ code: '5002', recoverable: 'true', recovery: 'reconnect' });
+    expect(row).toMatchObject({ code: '5002', category: 'connection', recoverable: 'true', recovery: 'reconnect' });
     expect(Number(row.retryAfterMs)).toBeGreaterThanOrEqual(0);
     if (kind === 'socket') {
       expect(row.where).toBe('connection');
@@ -252,15 +282,29 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
       const delay = Number(await entry.getAttribute('data-delay-ms'));
       expect(delay).toBeGreaterThan(0);
       expect(delay).toBeGreaterThanOrEqual(Number(await entry.getAttribute('data-retry-after-ms')));
+      // ...and the timeline says so in words.
+      expect(await entry.textContent()).toMatch(
+        new RegExp(`reconnecting: attempt \\d+ in ${delay} ms because SHUTTING_DOWN \\(5002\\)`),
+      );
       await page.waitForSelector('#timeline li[data-kind="attempt"]', { timeout: WAIT });
       await stableOpen(page);
+      expect(await stateText(page)).toBe('open');
       // The page joins its room again on the new connection.
       await page.waitForSelector('#messages li:text("rejoined #lobby")', { timeout: WAIT });
     } else {
       // The request made during the restart was refused with 503 and retried after Retry-After.
       expect(row.where).toBe('Retry#POST /api/rooms/lobby/join');
-      await page.waitForSelector('#timeline li[data-kind="retry"][data-reason="SHUTTING_DOWN"]', { timeout: WAIT });
+      const retry = page.locator('#timeline li[data-kind="retry"][data-reason="SHUTTING_DOWN"]').first();
+      await retry.waitFor({ timeout: WAIT });
+      const asked = Number(await retry.getAttribute('data-retry-after-ms'));
+      expect(await retry.textContent()).toContain(`retrying POST /api/rooms/lobby/join because SHUTTING_DOWN`);
+      // The retry's outcome closes the story, and it came no sooner than the server asked.
+      const done = page.locator('#timeline li[data-kind="retried"][data-state="retried"]').first();
+      await done.waitFor({ timeout: WAIT });
+      expect(Number(await done.getAttribute('data-waited-ms'))).toBeGreaterThanOrEqual(asked);
+      expect(await done.textContent()).toMatch(/POST \/api\/rooms\/lobby\/join succeeded on retry, \d+ ms after/);
       await page.waitForSelector('#messages li:text("joined again #lobby")', { timeout: WAIT });
+      expect(await stateText(page)).toBe('open (stateless HTTP)');
     }
     await shot(page, id, '7-restarted');
     expect(pageErrors).toEqual([]);

@@ -23,6 +23,8 @@ let userClosing = false;
 let shortTokenNext = false;
 let refreshes = 0;
 let lastEntryAt;
+/** HTTP retries announced and not settled yet, per `METHOD /path`: when each was announced. */
+const pendingRetries = new Map();
 
 // ---------------------------------------------------------------- rendering
 
@@ -57,6 +59,7 @@ function showError(where, error) {
       'data-where': where,
       'data-code': error.code,
       'data-name': error.name,
+      'data-category': error.category,
       'data-recoverable': error.recoverable,
       'data-recovery': error.recovery,
       'data-retry-after-ms': retry ?? '',
@@ -66,6 +69,7 @@ function showError(where, error) {
     el('td', { class: 'code' }, String(error.code)),
     el('td', { class: 'name' }, el('strong', {}, String(error.name))),
     el('td', { class: 'message' }, String(error.message)),
+    el('td', { class: 'category' }, String(error.category)),
     el('td', { class: 'recoverable' }, String(error.recoverable)),
     el('td', { class: 'recovery' }, String(error.recovery)),
     el('td', { class: 'retry-after' }, retry === undefined ? '-' : String(retry)),
@@ -114,13 +118,43 @@ async function fetchToken({ refresh }) {
   return t.token;
 }
 
+/** The oldest unsettled retry of `what` (`METHOD /path`), removed; undefined when none. */
+function settleRetry(what) {
+  const times = pendingRetries.get(what);
+  const at = times?.shift();
+  if (times?.length === 0) pendingRetries.delete(what);
+  return at;
+}
+
 const observer = {
   success({ location }) {
     if (location === 'Reconnect#Attempt') timeline('attempt', 'reconnect attempt', { event: 'attempt' });
+    // The HTTP client reports the final outcome at `Request#METHOD /path`: close a retry's story.
+    if (!location.startsWith('Request#')) return;
+    const what = location.slice(8);
+    const at = settleRetry(what);
+    if (at === undefined) return;
+    const waited = Date.now() - at;
+    timeline('retried', `${what} succeeded on retry, ${waited} ms after the retry was scheduled`, {
+      state: 'retried',
+      'waited-ms': waited,
+    });
   },
   error({ location, error }) {
+    if (location.startsWith('Request#')) {
+      const what = location.slice(8);
+      if (settleRetry(what) !== undefined) {
+        timeline('retried', `${what} failed on retry: ${error.name} (${error.code}), given up`, {
+          state: 'failed',
+          reason: error.name,
+        });
+      }
+      return;
+    }
     // The HTTP client reports each retry it is about to make at `Retry#METHOD /path`.
     if (!location.startsWith('Retry#')) return;
+    const what = location.slice(6);
+    pendingRetries.set(what, [...(pendingRetries.get(what) ?? []), Date.now()]);
     showError(location, error);
     const pace = error.retryAfterMs === undefined ? '' : ` (server asked for ${error.retryAfterMs} ms)`;
     timeline('retry', `retrying ${location.slice(6)} because ${error.name}${pace}`, {
@@ -261,6 +295,7 @@ function init() {
     $('errors').tBodies[0].replaceChildren();
     $('timeline').replaceChildren();
     lastEntryAt = undefined;
+    pendingRetries.clear();
   });
   for (const button of document.querySelectorAll('[data-scenario]')) {
     button.addEventListener('click', () => scenarios[button.dataset.scenario]());
