@@ -187,7 +187,8 @@ interface EngineTransport {
 interface EngineConn {
   transport?: EngineTransport;
   writeBuffer?: unknown[];
-  once(event: 'drain' | 'close', listener: () => void): unknown;
+  once(event: 'drain' | 'close' | 'upgrade', listener: () => void): unknown;
+  off?(event: 'upgrade', listener: () => void): unknown;
   close(discard?: boolean): unknown;
 }
 
@@ -329,7 +330,8 @@ export function attach<
           conn.close();
         }
       } else if (transport?.name === 'polling') {
-        answerPoll(conn, transport, body, code, reason);
+        // An upgrade to websocket while we wait for the poll: end the websocket instead.
+        answerPoll(conn, transport, body, code, reason, end);
       } else {
         conn.close();
       }
@@ -342,7 +344,8 @@ export function attach<
   /**
    * Polling: waits for the client's next long-poll (the event went out on the previous one) and
    * answers it with the HTTP error answer, then drops the Engine.IO session. Bounded: a client
-   * that polls no more within {@link POLL_END_WAIT_MS} is closed plainly.
+   * that polls no more within {@link POLL_END_WAIT_MS} is closed plainly; a client that upgrades
+   * to websocket meanwhile polls no more either: `upgraded` ends the new transport.
    */
   const answerPoll = (
     conn: EngineConn,
@@ -350,12 +353,19 @@ export function attach<
     body: ErrorBody,
     code: number,
     reason: string,
+    upgraded: () => void,
   ): void => {
     let done = false;
     const finish = (): void => {
       done = true;
       clearTimeout(timer);
       transport.off?.('ready', attempt);
+      conn.off?.('upgrade', onUpgrade);
+    };
+    const onUpgrade = (): void => {
+      if (done) return;
+      finish();
+      upgraded();
     };
     const attempt = (): void => {
       if (done) return;
@@ -390,6 +400,7 @@ export function attach<
     }, POLL_END_WAIT_MS);
     (timer as { unref?: () => void }).unref?.();
     transport.on?.('ready', attempt);
+    conn.once('upgrade', onUpgrade);
     conn.once('close', finish);
     attempt();
   };

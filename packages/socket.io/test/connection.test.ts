@@ -15,6 +15,7 @@ import {
   sleep,
   startServer,
   TRANSPORTS,
+  type Transport,
   untilState,
   waitFor,
   withTimeout,
@@ -461,5 +462,29 @@ describe.each(TRANSPORTS)('connection over %s', (transport) => {
       const out = await inFlight;
       expect((out as { error: FaultlineError }).error.name).toBe('BAD_CONNECTION');
     });
+  });
+});
+
+describe('connection over polling upgraded to websocket', () => {
+  it('with polling upgraded to websocket (Socket.IO defaults), a lost fatal error is still named', async () => {
+    const both: Transport[] = ['polling', 'websocket'];
+    const s = await startServer(both);
+    // Fail at once (the socket is then still polling, its upgrade under way) and once upgraded.
+    for (const delayMs of [0, 200]) {
+      s.io.once('connection', (sock) => {
+        setTimeout(() => {
+          s.fl.fail(sock as never, new FaultlineError('FORBIDDEN'));
+        }, delayMs);
+      });
+      const c = makeClient(s.url, both, {}, { autoConnect: false });
+      const onpacket = (c.socket as any).onpacket.bind(c.socket);
+      (c.socket as any).onpacket = (packet: { data?: unknown }) => {
+        if (Array.isArray(packet.data) && packet.data[0] === ERROR_EVENT) return;
+        onpacket(packet);
+      };
+      c.client.connect();
+      await untilState(c.client, 'closed', 8000);
+      expect(c.states.at(-1)?.reason?.name).toBe('FORBIDDEN');
+    }
   });
 });
