@@ -17,6 +17,7 @@ import {
   type ErrorBody,
   type Executed,
   FaultlineError,
+  idempotencyKeyOf,
   mayResend,
   Notifier,
   type Observer,
@@ -24,6 +25,8 @@ import {
   type RetryBudget,
   type RetryBudgetOptions,
   type RetryPlanner,
+  requestTimedOut,
+  type RequestOptions as SessionRequestOptions,
 } from '@faultline/core';
 import { codeNameForStatus, PROBLEM_JSON, parseRetryAfter, problemToBody } from './http.js';
 
@@ -232,6 +235,13 @@ function checkTimeout(name: string, value: unknown): void {
 export function createHttpClient<Name extends string = BuiltinName>(
   options: HttpClientOptions<Name>,
 ): HttpClient<Name> {
+  return buildClient(options).client;
+}
+
+/** A client's internal request: `label` names it in errors and notifications. */
+type Call = <T>(method: string, path: string, options: RequestOptions | undefined, label: string) => Promise<T>;
+
+function buildClient<Name extends string>(options: HttpClientOptions<Name>): { client: HttpClient<Name>; call: Call } {
   if (!isObj(options)) fail('options must be an object');
   const { baseUrl } = options;
   if (typeof baseUrl !== 'string' && !(baseUrl instanceof URL)) fail('baseUrl must be a string or URL');
@@ -290,13 +300,8 @@ export function createHttpClient<Name extends string = BuiltinName>(
     const transportError = (thrown: unknown): FaultlineError => {
       if (FaultlineError.is(thrown)) return thrown;
       if (signal?.aborted) return abortError(signal, what, 'maybe');
-      if (timedOut) {
-        return new FaultlineError('TIMEOUT', {
-          message: `${what} timed out after ${timeoutMs} ms`,
-          cause: thrown,
-          executed: 'maybe',
-        });
-      }
+      // Core words it, so a timed-out RPC reads as it does over the socket clients.
+      if (timedOut) return requestTimedOut(what, timeoutMs, thrown);
       const code = networkCode(thrown);
       return new FaultlineError('BAD_CONNECTION', {
         message: code === undefined ? `${what} failed: connection lost` : `${what} failed: ${code}`,
@@ -322,7 +327,12 @@ export function createHttpClient<Name extends string = BuiltinName>(
     }
   };
 
-  const request = async <T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> => {
+  const request = async <T>(
+    method: string,
+    path: string,
+    opts: RequestOptions = {},
+    label: string | undefined = undefined,
+  ): Promise<T> => {
     const verb = method.toUpperCase();
     checkCount('retries', opts.retries);
     checkTimeout('timeoutMs', opts.timeoutMs);
@@ -337,7 +347,8 @@ export function createHttpClient<Name extends string = BuiltinName>(
     const retries = planner === undefined ? 0 : (opts.retries ?? defaultRetries);
     const timeoutMs = opts.timeoutMs ?? defaultTimeout;
     const url = urlOf(path, opts.query);
-    const what = `${verb} ${path}`;
+    // How errors and notifications name the request: the RPC event, else the method and path.
+    const what = label ?? `${verb} ${path}`;
     const started = Date.now();
     for (let n = 0; ; n++) {
       try {
@@ -362,13 +373,81 @@ export function createHttpClient<Name extends string = BuiltinName>(
     }
   };
 
-  return {
+  const client: HttpClient<Name> = {
     planner,
-    request,
+    request: (method, path, opts) => request(method, path, opts),
     get: (path, opts) => request('GET', path, opts),
     delete: (path, opts) => request('DELETE', path, opts),
     post: (path, body, opts) => request('POST', path, { ...opts, body }),
     put: (path, body, opts) => request('PUT', path, { ...opts, body }),
     patch: (path, body, opts) => request('PATCH', path, { ...opts, body }),
+  };
+  return { client, call: request };
+}
+
+/** Options of {@link createRpcClient}: those of {@link createHttpClient}, and where the RPC routes are. */
+export interface RpcClientOptions<Name extends string = BuiltinName> extends HttpClientOptions<Name> {
+  /** The path the server's `faultlineRpc` plugin is registered at (its `prefix`). @default '/rpc' */
+  path?: string;
+}
+
+/**
+ * Options of one RPC request: those of the socket clients' `request` (core's `RequestOptions`),
+ * plus headers for this request.
+ */
+export interface RpcRequestOptions extends SessionRequestOptions {
+  headers?: Record<string, string>;
+}
+
+/**
+ * A client for handlers served by the `faultlineRpc` plugin: `request(event, data, options)` as
+ * with the `@faultline/ws` and Socket.IO clients, over `POST <path>/<event>`.
+ */
+export interface RpcClient<Name extends string = BuiltinName> {
+  /**
+   * Runs `event`'s handler with `data` (sent as JSON). Resolves with its result; rejects with a
+   * `FaultlineError`. `idempotencyKey` (or `idempotent: true` for a generated one) is sent as
+   * `Idempotency-Key`: the server runs the handler once per key, and the request may then be
+   * retried after a failure that may have run.
+   */
+  request<T = unknown>(event: string, data?: unknown, options?: RpcRequestOptions): Promise<T>;
+  /** The HTTP client underneath, sharing retry budget and options, for plain routes. */
+  readonly http: HttpClient<Name>;
+}
+
+/**
+ * Creates a client for the `faultlineRpc` plugin of `@faultline/fastify`: the same handler map a
+ * socket server runs, called over HTTP with the socket clients' `request(event, data, options)`.
+ * Errors carry the same `data` as over the sockets; a TIMEOUT names the event.
+ *
+ * @example
+ * const rpc = createRpcClient({ baseUrl: 'https://api.example.com', path: '/rpc' });
+ * const room = await rpc.request('join', { room: 'r1' }, { idempotent: true, retries: 2 });
+ */
+export function createRpcClient<Name extends string = BuiltinName>(options: RpcClientOptions<Name>): RpcClient<Name> {
+  if (!isObj(options)) fail('options must be an object');
+  const { path = '/rpc', ...httpOptions } = options;
+  if (typeof path !== 'string') fail('path must be a string');
+  const prefix = `/${path.replace(/^\/+|\/+$/g, '')}`.replace(/^\/$/, '');
+  const { client: http, call } = buildClient<Name>(httpOptions);
+  return {
+    http,
+    request<T>(event: string, data?: unknown, opts: RpcRequestOptions = {}): Promise<T> {
+      if (typeof event !== 'string' || event.length === 0) {
+        return Promise.reject(new TypeError('@faultline/fastify/client: event must be a non-empty string'));
+      }
+      const key = idempotencyKeyOf(opts);
+      const request: RequestOptions = {
+        // Only a keyed request may be re-sent after a failure that may have run (PROTOCOL.md §8.3).
+        idempotent: key !== undefined,
+        ...(data === undefined ? {} : { body: data }),
+        ...(key === undefined ? {} : { idempotencyKey: key }),
+        ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        ...(opts.retries === undefined ? {} : { retries: opts.retries }),
+        ...(opts.headers === undefined ? {} : { headers: opts.headers }),
+      };
+      return call<T>('POST', `${prefix}/${encodeURIComponent(event)}`, request, event);
+    },
   };
 }

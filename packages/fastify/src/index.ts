@@ -27,6 +27,7 @@ export {
   type ResolvedError,
 } from './plugin.js';
 export { createRedactor, REDACTED, type Redactor } from './redact.js';
+export { type FaultlineRpcDecorator, type FaultlineRpcOptions, faultlineRpc } from './rpc.js';
 export {
   isStandardSchema,
   MAX_VIOLATIONS,
