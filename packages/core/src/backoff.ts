@@ -26,6 +26,7 @@ export interface Backoff {
   delay(attempt: number, retryAfterMs?: number): number;
   /** Whether attempt `attempt` (0-based) may still be made. */
   allows(attempt: number): boolean;
+  /** The options in force, defaults filled in. */
   readonly options: Readonly<Required<Omit<BackoffOptions, 'random'>>>;
 }
 
@@ -113,7 +114,9 @@ export function createRetryBudget(options: RetryBudgetOptions = {}): RetryBudget
 
 /** Options of {@link createRetryPlanner}. */
 export interface RetryPlannerOptions {
+  /** A backoff policy, or the options to make one. @default createBackoff() */
   backoff?: Backoff | BackoffOptions;
+  /** A budget (pass one to several planners to share it), or the options to make one. @default createRetryBudget() */
   budget?: RetryBudget | RetryBudgetOptions;
 }
 
@@ -124,7 +127,9 @@ export interface RetryPlanner {
    * more attempts. Reserves a budget token: never less than `retryAfterMs` nor than the wait for it.
    */
   next(attempt: number, retryAfterMs?: number): number | undefined;
+  /** The backoff policy in use. */
   readonly backoff: Backoff;
+  /** The budget it draws from. */
   readonly budget: RetryBudget;
 }
 

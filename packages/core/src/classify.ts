@@ -12,7 +12,9 @@ export interface Classification {
   code: number;
   /** The symbolic name, or `UNKNOWN`. */
   name: string;
+  /** `recovery !== 'none'`. */
   recoverable: boolean;
+  /** What to do: `retry`, `reconnect`, `reauthenticate`, or `none` (stop). */
   recovery: Recovery;
   /** The sender's minimum wait, when it said one. */
   retryAfterMs: number | undefined;

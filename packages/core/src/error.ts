@@ -55,14 +55,21 @@ function resolve(name: string, registry: RegistryLike): CodeEntry {
  * throw new FaultlineError('NOT_FOUND', { message: 'Room not found', details: { room } });
  */
 export class FaultlineError<Name extends string = string> extends Error {
+  /** The symbolic name from the registry, e.g. `NOT_FOUND`; what `isError` narrows on. */
   declare readonly name: Name;
   /** The integer code on the wire. */
   readonly code: number;
+  /** Where the failure happened: the connection, the transport or the application (PROTOCOL.md §4). */
   readonly category: Category;
+  /** What the receiver should do: `retry`, `reconnect`, `reauthenticate`, or `none` (fatal). */
   readonly recovery: Recovery;
+  /** `recovery !== 'none'`. */
   readonly recoverable: boolean;
+  /** The sender's pacing: do not retry or reconnect before this many ms. */
   readonly retryAfterMs: number | undefined;
+  /** Whether the handler ran before the failure (`no`, `maybe`, `yes`), when known. */
   readonly executed: Executed | undefined;
+  /** JSON for the receiver, bounded when sent; never anything secret. */
   readonly details: Record<string, unknown> | undefined;
   /** Set on errors that answer a request: its correlation id. */
   requestId: string | undefined;

@@ -10,6 +10,7 @@ export type Location = `${string}#${string}`;
 
 /** A success notification. */
 export interface SuccessEvent {
+  /** What succeeded, e.g. `Request#join`. */
   location: Location;
   /** How long it took, when measured. */
   durationMs?: number;
@@ -17,7 +18,9 @@ export interface SuccessEvent {
 
 /** An error notification. */
 export interface ErrorEvent {
+  /** Where it surfaced, e.g. `Request#join`, `Connect#Open`. */
   location: Location;
+  /** The classified error. */
   error: FaultlineError;
 }
 

@@ -16,6 +16,7 @@ export interface CodeSpec {
   readonly code: number;
   /** Message used when none is given; safe for a person to read. */
   readonly message: string;
+  /** Where the failure happens: the session, the bytes on the way, or the handler's domain. */
   readonly category: Category;
   /** What the receiver should do. `none` means fatal. */
   readonly recovery: Recovery;
@@ -30,7 +31,9 @@ export interface CodeSpec {
 
 /** A registry entry: the spec plus its name and derived classification. */
 export interface CodeEntry<Name extends string = string> extends CodeSpec {
+  /** The key the code was defined under. */
   readonly name: Name;
+  /** `recovery !== 'none'`. */
   readonly recoverable: boolean;
 }
 
@@ -165,16 +168,26 @@ const RECOVERIES: ReadonlySet<string> = new Set(['retry', 'reconnect', 'reauthen
 
 /** Thrown at definition time when a registry would be ambiguous or unsafe. */
 export class RegistryDefinitionError extends Error {
+  /** Always `RegistryDefinitionError`. */
   override readonly name = 'RegistryDefinitionError';
 }
 
 /** Codes an application adds: the same shape, minus what can be defaulted. */
 export interface CustomCodeSpec {
+  /** Within 4100-4999 or 5100-5999 (PROTOCOL.md §4.2), unique in the registry. */
   readonly code: number;
+  /** Message used when none is given; safe for a person to read. */
   readonly message: string;
+  /** @default 'application' */
   readonly category?: Category;
+  /** What the receiver should do. @default 'none' */
   readonly recovery?: Recovery;
+  /** HTTP status when the error answers an HTTP request. @default 400 for 4xxx codes, 500 for 5xxx */
   readonly http?: number;
+  /**
+   * WebSocket close code when this error ends a connection; `null`: it never closes one by itself.
+   * @default the code itself for 4xxx codes, `null` for 5xxx
+   */
   readonly close?: number | null;
 }
 

@@ -46,9 +46,13 @@ export const PING_EVENT = '$ping';
 
 /** What a handler learns about the request it serves. */
 export interface RequestContext<Auth = unknown> {
+  /** The request's event name. */
   readonly event: string;
+  /** The request's `meta.request_id`. */
   readonly requestId: string;
+  /** The request's `meta.idempotency_key`, when the client sent one. */
   readonly idempotencyKey: string | undefined;
+  /** The connection the request came on. */
   readonly connection: Connection<Auth>;
   /** What `authenticate` returned for this connection. */
   readonly auth: Auth;
@@ -113,7 +117,9 @@ export interface ShutdownOptions {
 
 /** A connection as handlers and the server see it. */
 export interface Connection<Auth = unknown> {
+  /** Unique among this server's connections. */
   readonly id: string;
+  /** What `authenticate` returned for this connection. */
   readonly auth: Auth;
   /** Whether the connection still accepts frames. */
   readonly open: boolean;
@@ -158,7 +164,9 @@ export interface ProtocolServer<Auth = unknown> {
   shutdown(options?: ShutdownOptions): Promise<void>;
   /** Fails a connection with `error`: error frame, then the mapped close. */
   readonly registry: RegistryLike;
+  /** The server's observer and error route, for adapters to report through. */
   readonly notifier: Notifier;
+  /** The server's logger, for adapters to log through. */
   readonly logger: Logger;
   /** Makes a rate limiter per this server's options, or undefined when disabled. */
   limiter(): RateLimiter | undefined;

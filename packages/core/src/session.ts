@@ -10,7 +10,9 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 
 
 /** A connection state change. */
 export interface StateChange {
+  /** The state left. */
   previous: ConnectionState;
+  /** The state entered. */
   current: ConnectionState;
   /** Why: the classified error that caused it, if any. */
   reason: FaultlineError | undefined;

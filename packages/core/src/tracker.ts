@@ -40,7 +40,9 @@ export interface TrackerOptions {
 
 /** A tracked request. */
 export interface Tracked<T> {
+  /** The request id to put in `meta.request_id`. */
   readonly id: string;
+  /** Settles exactly once: the response, or the error (timeout, abort, `failAll` included). */
   readonly promise: Promise<T>;
 }
 

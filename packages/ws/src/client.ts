@@ -50,6 +50,7 @@ import { peekRequestId } from './peek.js';
 
 /** The part of the WHATWG `WebSocket` the client uses. */
 export interface WebSocketLike {
+  /** `1` (OPEN) when frames can be sent, as in the WHATWG `WebSocket`. */
   readonly readyState: number;
   /** Sends one text frame. */
   send(data: string): void;
@@ -83,6 +84,7 @@ export interface ClientOptions<Name extends string = BuiltinName> {
   url: string | (() => string | Promise<string>);
   /** The WebSocket constructor. @default globalThis.WebSocket */
   WebSocket?: WebSocketConstructor;
+  /** WebSocket subprotocols passed to the constructor. */
   protocols?: string | string[];
   /**
    * Token provider: called on connect (`refresh: false`) and once after UNAUTHORIZED
@@ -105,6 +107,7 @@ export interface ClientOptions<Name extends string = BuiltinName> {
   observer?: Observer;
   /** Failures nobody waits for (an event listener that throws). */
   errorRoute?: ErrorRoute;
+  /** Where the default error route logs. @default consoleLogger */
   logger?: Logger;
   /**
    * The application's registry: errors narrow on its names, and a close with one of its codes is
@@ -122,6 +125,7 @@ export interface ClientOptions<Name extends string = BuiltinName> {
 
 /** A Faultline client. */
 export interface FaultlineClient<Name extends string = BuiltinName> {
+  /** The connection state now; `onStateChange` tells each change. */
   readonly state: ConnectionState;
   /** Resolves with the response or rejects with a typed {@link FaultlineError}. */
   request<T = Json>(event: string, data?: Json, options?: RequestOptions): Promise<T>;
