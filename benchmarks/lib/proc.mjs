@@ -80,12 +80,13 @@ export const r3 = (x) => (Number.isFinite(x) ? Math.round(x * 1000) / 1000 : nul
 // ---------------------------------------------------------------- foreign load
 // The machine is shared (other engineers run tests and builds): a sampler of the CPU time spent by
 // processes other than ours over a window, from /proc (Linux; null elsewhere). Busy jiffies of all
-// CPUs minus the jiffies of the given pids (utime + stime) and of this process.
+// CPUs (user, nice, system; not irq/softirq, which is mostly our own loopback traffic, nor steal)
+// minus the jiffies of the given pids (utime + stime) and of this process.
 const TICK_US = 10_000; // USER_HZ = 100 on Linux
 function busyJiffies() {
   const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal
-  return f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+  return f[0] + f[1] + f[2];
 }
 function pidJiffies(pid) {
   try {
