@@ -82,7 +82,7 @@ async function errorRow(page: Page, name: string, where?: string): Promise<Row> 
   await row.waitFor({ timeout: WAIT });
   await row.scrollIntoViewIfNeeded();
   expect(await row.isVisible()).toBe(true);
-  return row.evaluate((tr: HTMLElement) => {
+  return row.evaluate((tr: HTMLTableRowElement) => {
     const cell = (cls: string) => tr.querySelector(`.${cls}`)?.textContent ?? '';
     return {
       where: tr.cells[1]?.textContent ?? '',
