@@ -194,6 +194,12 @@ interface EngineConn {
 
 type AckFn = (...args: unknown[]) => void;
 
+/** A `socket.use()` middleware: the packet is `[event, ...args]`, the ack last when there is one. */
+type Middleware = (packet: unknown[], next: (err?: unknown) => void) => void;
+
+/** Middlewares Faultline made (its own last one, and its wrappers of the application's). */
+const ours = new WeakSet<Middleware>();
+
 /** Socket.IO refuses a connection with `next(err)`; `err.data` reaches the client's `connect_error`. */
 export interface ConnectError extends Error {
   data: ErrorBody;
@@ -628,8 +634,8 @@ export function attach<
       }
     };
 
-    // One listener per socket. It runs inside Socket.IO's packet decoding, so it must never throw.
-    socket.onAny((event: string, ...args: unknown[]) => {
+    /** Serves one incoming event. Runs inside Socket.IO's packet handling: it must never throw. */
+    const serve = (event: string, args: unknown[]): void => {
       try {
         const last = args[args.length - 1];
         if (typeof last !== 'function') {
@@ -638,10 +644,6 @@ export function attach<
         }
         const ack = last as AckFn;
         if (!handlers.has(event)) {
-          if (event === PING_EVENT) {
-            ack(null);
-            return;
-          }
           if (events.has(event)) {
             onEvent(event, args.slice(0, -1));
             ack(null);
@@ -659,7 +661,93 @@ export function attach<
       } catch (thrown) {
         notifier.unhandled(`Request#${String(event)}`, thrown);
       }
-    });
+    };
+
+    /**
+     * A `socket.use()` middleware refused a packet: a Faultline request gets the refusal as its
+     * answer (Socket.IO itself would drop the ack, leaving the client to time out). The handler
+     * did not run: `executed: "no"`. A FaultlineError is sent as it is; anything else as INTERNAL.
+     */
+    const refused = (packet: unknown[], thrown: unknown): void => {
+      try {
+        const event = packet[0] as string;
+        const ack = packet[packet.length - 1];
+        if (typeof ack !== 'function' || event === PING_EVENT) return;
+        if (!handlers.has(event) && !events.has(event) && socket.listeners(event).length > 0) return;
+        const meta = packet.length > 3 ? packet[2] : undefined;
+        const rid = isObject(meta) && typeof meta.request_id === 'string' ? meta.request_id : nextRequestId();
+        const err = FaultlineError.from(thrown, { registry });
+        logUnknown(
+          err,
+          { request_id: rid, event: String(event), connection_id: socket.id },
+          'faultline: socket.use() refused',
+        );
+        const body: ErrorBody = { ...toErrorBody(err), executed: 'no' };
+        (ack as AckFn)(body, null, errorMeta(rid));
+        notifyError(`Request#${String(event)}`, body, rid);
+      } catch (caught) {
+        notifier.unhandled('Request#refused', caught);
+      }
+    };
+
+    // Socket.IO runs `socket.use()` middlewares between onAny listeners and plain listeners. So
+    // that they gate Faultline's handlers too (as they gate every listener), Faultline serves
+    // from a middleware it keeps last in the socket's list, and wraps the others to answer a
+    // request they refuse. The list is Socket.IO internals (guarded): without it, Faultline
+    // serves from onAny, before any middleware.
+    const fns = (socket as { fns?: unknown }).fns;
+    const served = new WeakSet<object>();
+    if (Array.isArray(fns)) {
+      const middlewares = fns as Middleware[];
+      const last: Middleware = (packet, next) => {
+        if (packet[0] === PING_EVENT && typeof packet[packet.length - 1] === 'function') {
+          next(); // answered from onAny
+          return;
+        }
+        if (!served.has(packet)) {
+          served.add(packet);
+          serve(packet[0] as string, packet.slice(1));
+        }
+        next();
+      };
+      const wrap = (fn: Middleware): Middleware => {
+        const wrapped: Middleware = (packet, next) =>
+          fn(packet, (err) => {
+            if (err !== undefined && err !== null && !served.has(packet)) {
+              served.add(packet);
+              refused(packet, err);
+            }
+            next(err);
+          });
+        ours.add(wrapped);
+        return wrapped;
+      };
+      ours.add(last);
+      let arranged = -1;
+      // onAny runs right before Socket.IO copies the list for this packet: arrange it then.
+      socket.onAny((event: string, ...args: unknown[]) => {
+        if (event === PING_EVENT && typeof args[args.length - 1] === 'function') {
+          // Liveness, not an application event: answered before any middleware.
+          (args[args.length - 1] as AckFn)(null);
+          return;
+        }
+        if (middlewares.length === arranged && middlewares[arranged - 1] === last) return;
+        const at = middlewares.indexOf(last);
+        if (at >= 0) middlewares.splice(at, 1);
+        for (let i = 0; i < middlewares.length; i++) {
+          const fn = middlewares[i] as Middleware;
+          if (!ours.has(fn)) middlewares[i] = wrap(fn);
+        }
+        middlewares.push(last);
+        arranged = middlewares.length;
+      });
+    } else {
+      socket.onAny((event: string, ...args: unknown[]) => {
+        const ack = args[args.length - 1];
+        if (event === PING_EVENT && typeof ack === 'function') (ack as AckFn)(null);
+        else serve(event, args);
+      });
+    }
 
     socket.on('disconnect', () => {
       connections.delete(conn);

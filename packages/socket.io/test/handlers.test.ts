@@ -346,3 +346,108 @@ describe.each(TRANSPORTS)('handlers over %s', (transport) => {
     expectTypeOf(typedServer).toBeFunction();
   });
 });
+
+describe.each(TRANSPORTS)('socket.use() middlewares over %s', (transport) => {
+  const transports = [transport];
+
+  /** A server whose sockets get `middleware` from a connection listener, as Socket.IO apps do. */
+  const serverWith = async (
+    middleware: (packet: unknown[], next: (err?: Error) => void) => void,
+    extra: Record<string, (data: unknown) => unknown> = {},
+  ) => {
+    const ran: string[] = [];
+    const errors: unknown[] = [];
+    const s = await startServer(transports, {
+      handlers: {
+        echo: (d: unknown) => {
+          ran.push('echo');
+          return d;
+        },
+        admin: () => {
+          ran.push('admin');
+          return 'secret';
+        },
+        ...extra,
+      },
+    });
+    s.io.on('connection', (sock) => {
+      sock.on('error', (err) => errors.push(err));
+      sock.use(middleware);
+    });
+    return { s, ran, errors };
+  };
+
+  it('gate Faultline handlers; a refused request is answered with the refusal, not dropped', async () => {
+    const { s, ran, errors } = await serverWith(([event], next) => {
+      if (event === 'admin') next(new FaultlineError('FORBIDDEN', { message: 'Admins only' }));
+      else next();
+    });
+    const { client } = makeClient(s.url, transports);
+    const out = await settle(client.request('admin', undefined, { timeoutMs: 3000 }));
+    expect(out.ok).toBe(false);
+    const err = (out as { error: FaultlineError }).error;
+    expect(err.name).toBe('FORBIDDEN');
+    expect(err.message).toBe('Admins only');
+    expect(err.executed).toBe('no');
+    expect(err.requestId).toEqual(expect.any(String));
+    expect(ran).toEqual([]);
+    // Socket.IO's own 'error' event still tells the application.
+    expect((errors[0] as FaultlineError).name).toBe('FORBIDDEN');
+    expect(await client.request('echo', 1)).toBe(1);
+    expect(ran).toEqual(['echo']);
+  });
+
+  it('a non-Faultline refusal becomes INTERNAL with the generic message; the log keeps the original', async () => {
+    const { s, ran } = await serverWith(([event], next) => {
+      if (event === 'admin') next(new Error('policy engine password=hunter2'));
+      else next();
+    });
+    const { client } = makeClient(s.url, transports);
+    const err = ((await settle(client.request('admin'))) as { error: FaultlineError }).error;
+    expect(err.name).toBe('INTERNAL');
+    expect(err.message).not.toContain('hunter2');
+    expect(err.executed).toBe('no');
+    expect(ran).toEqual([]);
+    expect(s.logger.errors.some((e) => JSON.stringify(e.obj).includes('hunter2'))).toBe(true);
+  });
+
+  it('run before the handler, asynchronous ones included, and may rewrite the data it gets', async () => {
+    const { s, ran } = await serverWith(async (packet, next) => {
+      await sleep(5);
+      if (packet[0] === 'echo') packet[1] = { seen: packet[1] };
+      next();
+    });
+    const { client } = makeClient(s.url, transports);
+    expect(await client.request('echo', 'x')).toEqual({ seen: 'x' });
+    expect(await client.request('admin')).toBe('secret');
+    expect(ran).toEqual(['echo', 'admin']);
+  });
+
+  it('added later still run before Faultline', async () => {
+    const { s, ran } = await serverWith((_packet, next) => next());
+    const { client } = makeClient(s.url, transports);
+    expect(await client.request('admin')).toBe('secret');
+    const sock = s.sockets.at(-1) as NonNullable<(typeof s.sockets)[number]>;
+    sock.use(([event], next) => (event === 'admin' ? next(new FaultlineError('FORBIDDEN')) : next()));
+    expect(((await settle(client.request('admin'))) as { error: FaultlineError }).error.name).toBe('FORBIDDEN');
+    expect(await client.request('echo', 2)).toBe(2);
+    expect(ran).toEqual(['admin', 'echo']);
+  });
+
+  it('leave the refused event of a plain listener to Socket.IO; $ping passes whatever they say', async () => {
+    const { s, errors } = await serverWith(([event], next) =>
+      event === 'plain' || event === '$ping' ? next(new Error('no')) : next(),
+    );
+    const raw = connectSocket(s.url, transports);
+    await connected(raw);
+    const plain: unknown[] = [];
+    (s.sockets.at(-1) as NonNullable<(typeof s.sockets)[number]>).on('plain', (...args: unknown[]) => plain.push(args));
+    const acks: unknown[] = [];
+    raw.emit('plain', 1, (...args: unknown[]) => acks.push(args));
+    // Liveness is answered before any middleware; it comes after what 'plain' would have got.
+    expect(await rawRequest(raw, '$ping')).toEqual([null]);
+    expect(acks).toEqual([]);
+    expect(plain).toEqual([]);
+    expect(errors.map((e) => (e as Error).message)).toContain('no');
+  });
+});
