@@ -5,15 +5,7 @@
 
 export const KNOWN = {
   /** Regular expressions over "scenario: data.field ws=... other=..." lines. */
-  dataDiffs: /** @type {RegExp[]} */ ([
-    // The clients word the TIMEOUT they make themselves differently: "Request slow timed out
-    // after 150 ms" (ws, socket.io) against "POST /rpc/slow timed out after 150 ms" (fastify
-    // fetch client).
-    /^TIMEOUT \(client-made\): data\.message /,
-    // HTTP binding: an unknown event is an unknown route, answered by the plugin's not-found
-    // handler ("Route not found", details {method, path}) instead of details {event}.
-    /^NOT_FOUND unknown event: data\.(message|details) .* fastify-http=/,
-  ]),
+  dataDiffs: /** @type {RegExp[]} */ ([]),
   /** transport → behaviour keys (see `noteDeviation` calls) that are known not to hold. */
   deviations: /** @type {Record<string, string[]>} */ ({}),
 };

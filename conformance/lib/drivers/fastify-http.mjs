@@ -1,11 +1,12 @@
-// Driver: the `@faultline/fastify` HTTP plugin (each handler is `POST /rpc/<event>`) and the
-// `@faultline/fastify/client` fetch client. Raw traffic is each response body as it arrived, read
+// Driver: the `@faultline/fastify` HTTP plugin with its RPC binding (`faultlineRpc`: the same
+// handler map as the socket servers, `POST /rpc/<event>` through core's engine) and the
+// `@faultline/fastify/client` RPC client over fetch. Raw traffic is each response body as it arrived, read
 // below the client through a wrapped `fetch`. HTTP has no connection: scenarios about drops,
 // reconnects, authentication and shutdown do not apply (caps.connection is false).
 import { Agent, request as httpRequest } from 'node:http';
 import { DEFAULT_DECODE_LIMITS, decodeFrame } from '@faultline/core';
-import { faultline, frameworkErrors, httpStatusOf } from '@faultline/fastify';
-import { createHttpClient } from '@faultline/fastify/client';
+import { faultline, faultlineRpc, frameworkErrors, httpStatusOf } from '@faultline/fastify';
+import { createRpcClient } from '@faultline/fastify/client';
 import Fastify from 'fastify';
 import { frameGenerator } from '../fuzz.mjs';
 import { rng, sleep } from '../util.mjs';
@@ -52,7 +53,7 @@ export function recordingFetch(wire) {
 /** @type {import('../driver.mjs').Transport} */
 export const fastifyHttpTransport = {
   name: 'fastify-http',
-  caps: { connection: false, closeCodes: false, rateLimit: false, idempotency: false },
+  caps: { connection: false, closeCodes: false },
   bodyOf: (err) => err.toBody(),
   async start(opts) {
     const logger = opts.logger ?? silent;
@@ -63,18 +64,13 @@ export const fastifyHttpTransport = {
       frameworkErrors,
     });
     await app.register(faultline);
-    // One route per handler: an unknown event is an unknown route, answered by the plugin.
-    for (const [event, handler] of Object.entries(opts.handlers)) {
-      app.post(`/rpc/${event}`, async (request) => {
-        const key = request.headers['idempotency-key'];
-        const value = await handler(request.body, {
-          requestId: String(request.id),
-          idempotencyKey: typeof key === 'string' ? key : undefined,
-          event,
-        });
-        return value ?? null;
-      });
-    }
+    // The socket servers' handler map as is; the rate limit counts per client IP (one here).
+    await app.register(faultlineRpc, {
+      prefix: '/rpc',
+      handlers: /** @type {any} */ (opts.handlers),
+      rateLimit: opts.rateLimit ?? false,
+      ...(opts.errorRoute ? { errorRoute: opts.errorRoute } : {}),
+    });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const port = /** @type {import('node:net').AddressInfo} */ (app.server.address()).port;
     const base = `http://127.0.0.1:${port}`;
@@ -86,8 +82,9 @@ export const fastifyHttpTransport = {
       url: base,
       client(o = {}) {
         const wire = new Wire();
-        const api = createHttpClient({
+        const api = createRpcClient({
           baseUrl: base,
+          path: '/rpc',
           fetch: recordingFetch(wire),
           timeoutMs: o.timeoutMs ?? 10_000,
           retries: 0,
@@ -96,10 +93,11 @@ export const fastifyHttpTransport = {
         });
         const c = {
           request: (event, data, ro = {}) =>
-            api.post(`/rpc/${encodeURIComponent(event)}`, data ?? null, {
+            api.request(event, data, {
               retries: ro.retries ?? 0,
               ...(ro.timeoutMs ? { timeoutMs: ro.timeoutMs } : {}),
               ...(ro.idempotencyKey ? { idempotencyKey: ro.idempotencyKey } : {}),
+              ...(ro.idempotent ? { idempotent: true } : {}),
             }),
           state: () => 'open',
           onStateChange: () => () => {},
