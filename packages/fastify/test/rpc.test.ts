@@ -121,6 +121,13 @@ describe('faultlineRpc: a socket handler map over HTTP', () => {
     });
   });
 
+  it('answers $ping itself with an empty response, as a socket server does', async () => {
+    const { url } = await rpcServer({});
+    const res = await fetch(`${url}/rpc/$ping`, { method: 'POST' });
+    expect(res.status).toBe(204);
+    expect(await createRpcClient({ baseUrl: url, retries: 0 }).request('$ping')).toBeUndefined();
+  });
+
   it('runs an Idempotency-Key once and gives every repeat the first outcome', async () => {
     const runs = new Map<string, number>();
     const { url } = await rpcServer(makeHandlers(runs));
