@@ -45,7 +45,7 @@ results['meta.date'] = new Date().toISOString();
 // tree is shared; the suites measure the packages' dist as built by `pnpm bench`).
 const git = (...args) => {
   try {
-    return execFileSync('git', args, { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, { cwd: here, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trimEnd();
   } catch {
     return '';
   }

@@ -5,10 +5,9 @@
 // repetition and summarised by their median. About 60 s.
 //
 //   node benchmarks/sio.mjs [--reps=3] [--duration=2000] [--warmup=500]
-import { fork, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { hasTaskset, median, message, startNode, stop } from './lib/proc.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), 'sio');
 
@@ -17,63 +16,9 @@ const arg = (name, fallback) => {
   return hit === undefined ? fallback : Number(hit.slice(name.length + 3));
 };
 
-const live = new Set();
-process.once('exit', () => {
-  for (const child of live) if (child.exitCode === null) child.kill('SIGKILL');
-});
+/** Starts a script of sio/ with an IPC channel, pinned to `cpu` when taskset works (lib/proc.mjs). */
+const start = (script, args, cpu) => startNode(join(here, script), args, cpu);
 
-/** Starts a node script with an IPC channel, pinned to `cpu` when taskset exists. */
-function start(script, args, cpu) {
-  const stdio = ['ignore', 'inherit', 'inherit', 'ipc'];
-  const path = join(here, script);
-  const child = existsSync('/usr/bin/taskset')
-    ? spawn('taskset', ['-c', String(cpu), process.execPath, path, ...args], { stdio })
-    : fork(path, args, { stdio });
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  return child;
-}
-
-/** Resolves with the first IPC message for which `pick` returns a value; bounded by `ms`. */
-function message(child, pick, ms) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no answer from child ${child.pid} within ${ms} ms`));
-    }, ms);
-    const onMessage = (m) => {
-      const value = pick(m);
-      if (value === undefined) return;
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      resolve(value);
-    };
-    child.on('message', onMessage);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`child ${child.pid} exited with ${code}`));
-    });
-  });
-}
-
-function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-const median = (xs) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const round = (x, d = 3) => (Number.isFinite(x) ? Number(x.toFixed(d)) : null);
 
 const CELLS = [
@@ -86,6 +31,9 @@ const CELLS = [
   { impl: 'native', kind: 'error', window: 16 },
 ];
 const key = (c) => `${c.impl}.${c.kind}.w${c.window}`;
+// FAULTLINE_BENCH_ONLY=<regex> on `impl.kind.wN`: a subset of cells, for profiling (no ratios then;
+// FAULTLINE_BENCH_PROF=<dir> writes CPU profiles of both children).
+const ONLY = process.env.FAULTLINE_BENCH_ONLY ? new RegExp(process.env.FAULTLINE_BENCH_ONLY) : undefined;
 
 /** Runs the suite; returns flat named figures. */
 export async function run(options = {}) {
@@ -93,16 +41,17 @@ export async function run(options = {}) {
   const durationMs = options.durationMs ?? arg('duration', 2000);
   const warmupMs = options.warmupMs ?? arg('warmup', 500);
   const server = start('server.mjs', [], 1);
+  let client;
   try {
-    const urls = await message(server, (m) => (m?.ready ? m : undefined), 10_000);
+    const urls = await message(server, (m) => m?.ready, 15_000, 'sio bench server');
     const plan = [];
     for (let rep = 0; rep < reps; rep++) {
       // Alternate the order between repetitions so drift does not favour one side.
       const order = rep % 2 === 0 ? CELLS : [...CELLS].reverse();
-      for (const cell of order) plan.push({ ...cell, rep });
+      for (const cell of order) if (!ONLY || ONLY.test(key(cell))) plan.push({ ...cell, rep });
     }
     const cfg = { faultline: urls.faultline, native: urls.native, warmupMs, durationMs, plan };
-    const client = start('client.mjs', [JSON.stringify(cfg)], 0);
+    client = start('client.mjs', [JSON.stringify(cfg)], 0);
     // Server CPU over each cell's measured window, probed when the client marks its start and end.
     const serverCpu = new Map();
     server.on('message', (m) => {
@@ -112,7 +61,7 @@ export async function run(options = {}) {
       if (m?.mark) server.send({ cpu: `${m.index}:${m.mark}` });
     });
     const budget = plan.length * (warmupMs + durationMs + 3000) + 10_000;
-    const results = await message(client, (m) => m?.results, budget);
+    const { results } = await message(client, (m) => m?.results, budget, 'sio bench client');
     await stop(client);
 
     results.forEach((r, i) => {
@@ -123,6 +72,11 @@ export async function run(options = {}) {
     });
     const bad = results.filter((r) => r.unexpected > 0);
     if (bad.length > 0) throw new Error(`unexpected outcomes: ${bad.map((r) => `${key(r)} ${r.first}`).join('; ')}`);
+    if (ONLY) {
+      const row = (r) =>
+        `${Math.round(r.rps)} rps, cpu/req server ${round(r.serverCpuUsPerReq)} µs, client ${round(r.clientCpuUsPerReq)} µs`;
+      return Object.fromEntries(results.map((r) => [`${key(r)}.rep${r.rep}`, row(r)]));
+    }
     const cell = (rep, impl, kind, window) =>
       results.find((r) => r.rep === rep && r.impl === impl && r.kind === kind && r.window === window);
     const ratio = (impl, base, kind, window) =>
@@ -149,8 +103,11 @@ export async function run(options = {}) {
       figures[`${name}.server_cpu_us`] = round(median(rs.map((r) => r.serverCpuUsPerReq)), 1);
       figures[`${name}.client_cpu_us`] = round(median(rs.map((r) => r.clientCpuUsPerReq)), 1);
     }
+    figures['sio.meta.pinned'] = hasTaskset() ? 1 : 0;
+    figures['sio.meta.reps'] = reps;
     return figures;
   } finally {
+    if (client) await stop(client);
     await stop(server);
   }
 }

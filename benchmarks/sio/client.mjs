@@ -6,6 +6,7 @@ import { closedLoop, runPlan } from '../lib/loop.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 process.once('disconnect', () => process.exit(0));
+process.once('SIGTERM', () => process.exit(0));
 setTimeout(() => process.exit(3), 300_000).unref();
 const DATA = Object.freeze({ room: 'r1', text: 'hello', n: 42 });
 

@@ -8,6 +8,7 @@ import { Server } from 'socket.io';
 
 const HOST = '127.0.0.1';
 process.once('disconnect', () => process.exit(0));
+process.once('SIGTERM', () => process.exit(0));
 setTimeout(() => process.exit(3), 300_000).unref();
 
 const options = { transports: ['websocket'], perMessageDeflate: false, serveClient: false };
