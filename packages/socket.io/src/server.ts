@@ -577,6 +577,10 @@ export function attach<
         badInput(socket, checked.error, checked.requestId, ack);
         return;
       }
+      if (event === PING_EVENT) {
+        ack(null);
+        return;
+      }
       const started = timed ? now() : 0;
       engine.dispatch(conn, limiter, { event, data, requestId, idempotencyKey: key }).then(
         (outcome) => answer(outcome, event, requestId, ack, started),
@@ -727,8 +731,9 @@ export function attach<
       // onAny runs right before Socket.IO copies the list for this packet: arrange it then.
       socket.onAny((event: string, ...args: unknown[]) => {
         if (event === PING_EVENT && typeof args[args.length - 1] === 'function') {
-          // Liveness, not an application event: answered before any middleware.
-          (args[args.length - 1] as AckFn)(null);
+          // Liveness, not an application event: answered before any middleware (its arguments
+          // checked as for any request).
+          serve(event, args);
           return;
         }
         if (middlewares.length === arranged && middlewares[arranged - 1] === last) return;
@@ -742,11 +747,7 @@ export function attach<
         arranged = middlewares.length;
       });
     } else {
-      socket.onAny((event: string, ...args: unknown[]) => {
-        const ack = args[args.length - 1];
-        if (event === PING_EVENT && typeof ack === 'function') (ack as AckFn)(null);
-        else serve(event, args);
-      });
+      socket.onAny((event: string, ...args: unknown[]) => serve(event, args));
     }
 
     socket.on('disconnect', () => {
@@ -817,7 +818,9 @@ export function attach<
   return server;
 }
 
-function tooManyArguments(event: string): { ok: false; error: ErrorBody } {
+function tooManyArguments(name: string): { ok: false; error: ErrorBody } {
+  // Socket.IO also delivers numeric event names.
+  const event = String(name);
   return {
     ok: false,
     error: bodyOf('BAD_REQUEST', {

@@ -275,6 +275,21 @@ describe.each(TRANSPORTS)('handlers over %s', (transport) => {
     const raw = connectSocket(s.url, transports);
     await connected(raw);
     expect(await rawRequest(raw, '$ping')).toEqual([null]);
+    // Its arguments are checked as any request's: a bad meta or too many arguments is BAD_REQUEST.
+    const [badMeta] = (await rawRequest(raw, '$ping', null, { request_id: 7 })) as [Record<string, unknown>];
+    expect(badMeta).toMatchObject({ name: 'BAD_REQUEST', executed: 'no' });
+    const [tooMany] = (await rawRequest(raw, '$ping', 1, {}, 3)) as [Record<string, unknown>];
+    expect(tooMany).toMatchObject({ name: 'BAD_REQUEST', details: { field: 'arguments' } });
+    expect(await rawRequest(raw, '$ping', null, { request_id: 'p1' })).toEqual([null]);
+  });
+
+  it('answers a numeric event name with too many arguments with BAD_REQUEST', async () => {
+    const s = await startServer(transports, { handlers });
+    const raw = connectSocket(s.url, transports);
+    await connected(raw);
+    const [body] = (await rawRequest(raw, 42 as never, 1, {}, 'extra')) as [Record<string, unknown>];
+    expect(body).toMatchObject({ name: 'BAD_REQUEST', details: { field: 'arguments', event: '42' } });
+    expect(s.route.failures.filter((f) => f.location.startsWith('Request#'))).toEqual([]);
   });
 
   it('disconnects a socket after too many bad frames, telling it why', async () => {
