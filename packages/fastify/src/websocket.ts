@@ -99,6 +99,37 @@ export function answerUpgradeError(
   return true;
 }
 
+/** Keys Fastify itself puts in a plugin's options. */
+const REGISTER_KEYS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'logSerializers', 'contextConfig']);
+
+/** Checks the plugin's options at registration; throws a TypeError naming the option at fault. */
+function checkWebSocketOptions(options: unknown): void {
+  const bad = (message: string): never => {
+    throw new TypeError(`@faultline/fastify websocket: ${message}`);
+  };
+  if (options === undefined || options === null) return;
+  if (typeof options !== 'object') bad('options must be an object');
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'ws' && key !== 'shutdown' && !REGISTER_KEYS.has(key)) {
+      bad(`unknown option ${JSON.stringify(key)} (known: ws, shutdown)`);
+    }
+  }
+  if (o.ws !== undefined && (typeof o.ws !== 'object' || o.ws === null)) {
+    bad('the ws option must be an object of ws ServerOptions');
+  }
+  const shutdown = o.shutdown as Record<string, unknown> | undefined;
+  if (shutdown !== undefined) {
+    if (typeof shutdown !== 'object' || shutdown === null) bad('shutdown must be { windowMs, graceMs }');
+    for (const key of ['windowMs', 'graceMs']) {
+      const v = shutdown[key];
+      if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+        bad(`shutdown.${key} must be a non-negative number of milliseconds`);
+      }
+    }
+  }
+}
+
 /**
  * The plugin: registers `@fastify/websocket` and decorates `fastify.faultlineWebSocket.route()`.
  *
@@ -108,9 +139,7 @@ export function answerUpgradeError(
  */
 export const faultlineWebSocket = fp<FaultlineWebSocketOptions>(
   async (fastify, options) => {
-    if (options.ws !== undefined && (typeof options.ws !== 'object' || options.ws === null)) {
-      throw new TypeError('@faultline/fastify: the ws option must be an object of ws ServerOptions');
-    }
+    checkWebSocketOptions(options);
     let websocket: { default: typeof import('@fastify/websocket').default };
     try {
       websocket = (await import('@fastify/websocket')) as unknown as typeof websocket;

@@ -1,5 +1,6 @@
 import { defineCodes, FaultlineError } from '@faultline/core';
 import { createClient, type StateChange, type WebSocketConstructor } from '@faultline/ws/client';
+import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { faultlineWebSocket } from '../src/index.js';
@@ -200,5 +201,19 @@ describe('@fastify/websocket routes speaking Faultline', () => {
     expect(logged).toHaveLength(2);
     expect(JSON.stringify(logged[0])).toContain('hunter2');
     expect((logged[0] as { err?: { stack?: string } }).err?.stack).toMatch(/at /);
+  });
+
+  it.each([
+    [{ ws: 5 }, /the ws option must be an object/],
+    [{ shutdown: { windowMs: -1 } }, /shutdown.windowMs/],
+    [{ shutdown: 'now' }, /shutdown must be/],
+    [{ shutdwn: {} }, /unknown option "shutdwn"/],
+  ])('rejects %j at registration', async (options, message) => {
+    const app = Fastify();
+    try {
+      await expect(app.register(faultlineWebSocket, options as never).ready()).rejects.toThrow(message);
+    } finally {
+      await app.close();
+    }
   });
 });
