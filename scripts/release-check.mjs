@@ -404,7 +404,7 @@ function packageProblems(dir, expectedVersion) {
   if (manifest.name === '@faultline/core' && !existsSync(join(dir, 'PROTOCOL.md'))) {
     problems.push('PROTOCOL.md is not in the package (prepack copies it from the repository root)');
   }
-  if (!readdirSync(dir).some((f) => /^licen[cs]e/i.test(f))) problems.push('no LICENSE file in the package (note)');
+  if (!readdirSync(dir).some((f) => /^licen[cs]e/i.test(f))) problems.push('no LICENSE file in the package');
   return problems;
 }
 
