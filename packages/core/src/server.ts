@@ -170,7 +170,10 @@ export interface ProtocolServer<Auth = unknown> {
   readonly logger: Logger;
   /** Makes a rate limiter per this server's options, or undefined when disabled. */
   limiter(): RateLimiter | undefined;
-  /** A SHUTTING_DOWN body with a jittered `retry_after_ms` in [0, windowMs). */
+  /**
+   * A SHUTTING_DOWN body with a jittered `retry_after_ms` in [0, windowMs).
+   * @param windowMs @default the window of the shutdown under way, else 5000
+   */
   shuttingDown(windowMs?: number): ErrorBody;
 }
 
@@ -211,6 +214,9 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   const connections = new Set<EngineConnection<Auth>>();
   let draining = false;
+  // The window of the shutdown under way: requests refused while draining, and clients refused
+  // on connect, spread their retries over the same window as the connections it closes.
+  let drainWindowMs = 5000;
   let running = 0;
   let idle: (() => void) | undefined;
 
@@ -301,7 +307,7 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
       return draining;
     },
     limiter: () => (rateLimit ? createRateLimiter(rateLimit) : undefined),
-    shuttingDown: (windowMs = 5000) =>
+    shuttingDown: (windowMs = drainWindowMs) =>
       bodyOf('SHUTTING_DOWN', { retry_after_ms: Math.floor(Math.random() * windowMs), executed: 'no' }, registry),
 
     dispatch(connection, limiter, req) {
@@ -322,6 +328,7 @@ export function createProtocolServer<Auth = unknown>(options: ProtocolServerOpti
 
     async shutdown(opts = {}) {
       draining = true;
+      if (opts.windowMs !== undefined) drainWindowMs = opts.windowMs;
       const grace = opts.graceMs ?? 2000;
       if (running > 0) {
         await new Promise<void>((resolve) => {

@@ -113,8 +113,11 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = `${PROBLEM_JSON}; charset=utf-8`;
 const MAX_PATH = 256;
 
-/** Fastify's own errors whose meaning is known: mapped to a code and a stable `details.reason`. */
-const FASTIFY_CODES: Readonly<Record<string, readonly [name: string, reason: string]>> = {
+/**
+ * Fastify's own errors whose meaning is known: mapped to a code and a stable `details.reason`.
+ * All but the handler timeout are raised before the handler ran (`executed: "no"`).
+ */
+const FASTIFY_CODES: Readonly<Record<string, readonly [name: string, reason: string, executed?: 'maybe']>> = {
   FST_ERR_CTP_BODY_TOO_LARGE: ['PAYLOAD_TOO_LARGE', 'body_too_large'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: ['UNSUPPORTED_MEDIA_TYPE', 'unsupported_media_type'],
   FST_ERR_CTP_INVALID_JSON_BODY: ['BAD_REQUEST', 'malformed_json'],
@@ -122,6 +125,8 @@ const FASTIFY_CODES: Readonly<Record<string, readonly [name: string, reason: str
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['BAD_REQUEST', 'invalid_content_length'],
   FST_ERR_BAD_URL: ['BAD_REQUEST', 'bad_url'],
   FST_ERR_MAX_PARAM_LENGTH: ['BAD_REQUEST', 'param_too_long'],
+  // Fastify's `handlerTimeout` gave up on a handler that was still running: it may yet finish.
+  FST_ERR_HANDLER_TIMEOUT: ['TIMEOUT', 'handler_timeout', 'maybe'],
 };
 
 /** Keys Fastify itself puts in a plugin's options (`register(plugin, { prefix })`). */
@@ -299,7 +304,7 @@ async function faultlinePlugin(fastify: FastifyInstance, rawOptions: FaultlineFa
     }
     const known = typeof e.code === 'string' ? FASTIFY_CODES[e.code] : undefined;
     if (known !== undefined) {
-      const body = bodyOf(known[0], { details: { reason: known[1] }, executed: 'no' }, registry);
+      const body = bodyOf(known[0], { details: { reason: known[1] }, executed: known[2] ?? 'no' }, registry);
       return [{ body, status: httpStatusOf(body.code, registry) }, undefined];
     }
     const status = errorStatus(e);

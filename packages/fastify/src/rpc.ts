@@ -44,6 +44,12 @@ export interface FaultlineRpcOptions<Auth = unknown> {
   maxRateLimitKeys?: number;
   /** De-duplicates requests by their `Idempotency-Key` header. @default an in-memory store */
   idempotency?: IdempotencyStore;
+  /**
+   * Who owns an `Idempotency-Key`, from what `authenticate` returned: the same key from two
+   * owners is two requests (core's `idempotencyScope`). Keys are always scoped by event.
+   * @default every owner shares one key space
+   */
+  idempotencyScope?: (auth: Auth) => string | undefined;
   /** `success` / `error` notifications at `Request#<event>`. */
   observer?: Observer;
   /** Failures nobody waits for. @default logs through Fastify's logger */
@@ -79,6 +85,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'rateLimitKey',
   'maxRateLimitKeys',
   'idempotency',
+  'idempotencyScope',
   'observer',
   'errorRoute',
   'shutdown',
@@ -98,7 +105,7 @@ function checkRpcOptions(options: unknown): FaultlineRpcOptions {
     }
   }
   if (typeof o.handlers !== 'object' || o.handlers === null) fail('handlers must be an object of functions');
-  for (const key of ['authenticate', 'rateLimitKey'] as const) {
+  for (const key of ['authenticate', 'rateLimitKey', 'idempotencyScope'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'function') fail(`${key} must be a function`);
   }
   const max = o.maxRateLimitKeys;
@@ -131,6 +138,9 @@ export const faultlineRpc = fp<FaultlineRpcOptions>(
       logger: fastify.log,
       rateLimit: options.rateLimit ?? { points: 100, durationMs: 1000 },
       ...(options.idempotency === undefined ? {} : { idempotency: options.idempotency }),
+      ...(options.idempotencyScope === undefined
+        ? {}
+        : { idempotencyScope: options.idempotencyScope as (auth: unknown) => string | undefined }),
       ...(options.observer === undefined ? {} : { observer: options.observer }),
       ...(options.errorRoute === undefined ? {} : { errorRoute: options.errorRoute }),
     });

@@ -2,7 +2,7 @@ import { decodeFrame, defineCodes, FaultlineError } from '@faultline/core';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { faultline, frameworkErrors } from '../src/index.js';
-import { build, captureLogs, start } from './helpers.js';
+import { build, captureLogs, sleep, start } from './helpers.js';
 
 type Loose = Record<string, any>;
 
@@ -447,6 +447,27 @@ describe("Fastify's own errors", () => {
       message: 'Payload too large',
       executed: 'no',
       details: { reason: 'body_too_large' },
+    });
+  });
+
+  it("a handler past Fastify's handlerTimeout → TIMEOUT 504, executed maybe", async () => {
+    const { url } = await start(
+      (app) => {
+        app.get('/slow', async () => {
+          await sleep(400);
+          return 'late';
+        });
+      },
+      { fastify: { handlerTimeout: 50 } },
+    );
+    const res = await fetch(`${url}/slow`);
+    expect(res.status).toBe(504);
+    expect((await json(res)).data).toMatchObject({
+      code: 5003,
+      name: 'TIMEOUT',
+      recovery: 'retry',
+      executed: 'maybe',
+      details: { reason: 'handler_timeout' },
     });
   });
 

@@ -1,5 +1,5 @@
 import { decodeFrame, FaultlineError, type Json, type RequestHandler } from '@faultline/core';
-import { createClient, type WebSocketConstructor } from '@faultline/ws/client';
+import { createClient } from '@faultline/ws/client';
 import { createServer } from '@faultline/ws/server';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -57,7 +57,7 @@ async function wsServer(handlers: Handlers) {
   if (address === null || typeof address === 'string') throw new Error('no port');
   const client = createClient({
     url: `ws://127.0.0.1:${address.port}`,
-    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    WebSocket,
     heartbeat: false,
   });
   cleanups.push(() => client.close());
@@ -147,6 +147,20 @@ describe('faultlineRpc: a socket handler map over HTTP', () => {
       executed: 'no',
       details: { reason: 'invalid_field', field: 'meta.idempotency_key' },
     });
+  });
+
+  it('scopes an Idempotency-Key by its owner with idempotencyScope', async () => {
+    const runs = new Map<string, number>();
+    const { url } = await rpcServer(makeHandlers(runs), {
+      authenticate: (request) => ({ user: String(request.headers['x-user']) }),
+      idempotencyScope: (auth) => (auth as { user: string }).user,
+    });
+    const as = (user: string) => createRpcClient({ baseUrl: url, retries: 0, headers: { 'x-user': user } });
+    expect(await as('alice').request('count', {}, { idempotencyKey: 'k1' })).toEqual({ runs: 1 });
+    expect(await as('alice').request('count', {}, { idempotencyKey: 'k1' })).toEqual({ runs: 1 });
+    // Bob's request with Alice's key runs for Bob (the handler counts by key, so it sees a second run).
+    expect(await as('bob').request('count', {}, { idempotencyKey: 'k1' })).toEqual({ runs: 2 });
+    expect(runs.get('k1')).toBe(2);
   });
 
   it('rate-limits per client with RATE_LIMITED, retry_after_ms, Retry-After and executed "no"', async () => {

@@ -200,9 +200,13 @@ describe('closing', () => {
     const closing = server.close({ windowMs: 1500, graceMs: 2000 });
     await sleep(50);
     // New requests are refused while draining, before the connections close.
-    raw.send(req('echo', 1, 'late-1'));
-    const refused = await raw.next((f) => f.meta?.request_id === 'late-1');
-    expect(refused.data).toMatchObject({ name: 'SHUTTING_DOWN', recovery: 'reconnect', executed: 'no' });
+    // Their retry_after_ms is drawn from the shutdown's own window, like the final notices.
+    for (let i = 1; i <= 8; i++) raw.send(req('echo', i, `late-${i}`));
+    for (let i = 1; i <= 8; i++) {
+      const refused = await raw.next((f) => f.meta?.request_id === `late-${i}`);
+      expect(refused.data).toMatchObject({ name: 'SHUTTING_DOWN', recovery: 'reconnect', executed: 'no' });
+      expect(refused.data.retry_after_ms).toBeLessThan(1500);
+    }
     slow.open();
     expect(await running).toEqual({ ok: true, value: 'finished' });
 
