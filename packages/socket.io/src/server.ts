@@ -708,10 +708,16 @@ export function attach<
           next(); // answered from onAny
           return;
         }
-        if (!served.has(packet)) {
+        // Alone in the list, it runs once per packet; behind the application's middlewares, one
+        // of them may call next() twice or have refused already.
+        if (middlewares.length > 1) {
+          if (served.has(packet)) {
+            next();
+            return;
+          }
           served.add(packet);
-          serve(packet[0] as string, packet.slice(1));
         }
+        serve(packet[0] as string, packet.slice(1));
         next();
       };
       const wrap = (fn: Middleware): Middleware => {
