@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   bodyOf,
+  checkEventName,
   checkRequestData,
   type DecodeResult,
   decodeFrame,
@@ -268,5 +269,16 @@ describe('checkRequestData: an HTTP body by the frame rules', () => {
       },
     );
     expect(checkRequestData(hostile)?.details).toEqual({ reason: 'invalid_field', field: 'data' });
+  });
+});
+
+describe('checkEventName', () => {
+  it('passes what a request frame may carry and refuses the rest as the decoder does', () => {
+    expect(checkEventName('join')).toBeUndefined();
+    expect(checkEventName('e'.repeat(128))).toBeUndefined();
+    const decoded = decodeFrame(JSON.stringify({ type: 'request', event: '', meta: { request_id: 'r1' } }));
+    for (const bad of ['', 'e'.repeat(129), 7, null, undefined]) {
+      expect(checkEventName(bad)).toEqual(rejected(decoded).error);
+    }
   });
 });

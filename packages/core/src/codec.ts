@@ -100,6 +100,21 @@ function checkBody(v: unknown, path: string, causeDepth: number, limits: DecodeL
   return undefined;
 }
 
+function isEventName(event: unknown): event is string {
+  return typeof event === 'string' && event.length > 0 && event.length <= MAX_EVENT;
+}
+
+const badEvent = (): Reject => invalid('event', `a string of 1-${MAX_EVENT} characters`);
+
+/**
+ * Checks an event name by the frame rules (PROTOCOL.md §2): a client refuses a request it could
+ * not send with the same BAD_REQUEST body the server's decoder would answer. `undefined` when
+ * the name is valid. Never throws.
+ */
+export function checkEventName(event: unknown): ErrorBody | undefined {
+  return isEventName(event) ? undefined : rejectBody(badEvent());
+}
+
 function checkFrame(v: Obj, limits: DecodeLimits): Reject | undefined {
   if (v.v !== undefined && v.v !== 1) {
     return new Reject('unsupported_version', `Protocol version ${JSON.stringify(v.v)} is not supported (1 is)`, 'v');
@@ -107,9 +122,7 @@ function checkFrame(v: Obj, limits: DecodeLimits): Reject | undefined {
   const meta = v.meta;
   switch (v.type) {
     case 'request':
-      if (typeof v.event !== 'string' || v.event.length === 0 || v.event.length > MAX_EVENT) {
-        return invalid('event', `a string of 1-${MAX_EVENT} characters`);
-      }
+      if (!isEventName(v.event)) return badEvent();
       if (!isObj(meta)) return invalid('meta', 'an object');
       if (!isId(meta.request_id)) return invalid('meta.request_id', `a string of 1-${MAX_ID} characters`);
       if (meta.idempotency_key !== undefined && !isId(meta.idempotency_key)) {
@@ -137,9 +150,7 @@ function checkFrame(v: Obj, limits: DecodeLimits): Reject | undefined {
       }
       return checkBody(v.data, 'data', 0, limits);
     case 'event':
-      if (typeof v.event !== 'string' || v.event.length === 0 || v.event.length > MAX_EVENT) {
-        return invalid('event', `a string of 1-${MAX_EVENT} characters`);
-      }
+      if (!isEventName(v.event)) return badEvent();
       return undefined;
     default:
       return typeof v.type === 'string'

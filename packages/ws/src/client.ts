@@ -10,6 +10,7 @@ import {
   type BackoffOptions,
   type BuiltinName,
   type Classification,
+  checkEventName,
   classifyClose,
   closeError,
   connectionLost,
@@ -580,9 +581,8 @@ export function createClient<Name extends string = BuiltinName>(options: ClientO
       return state;
     },
     request<T = Json>(event: string, data?: Json, opts: RequestOptions = NO_OPTIONS): Promise<T> {
-      if (typeof event !== 'string' || event.length === 0 || event.length > 128) {
-        return Promise.reject(new FaultlineError('BAD_REQUEST', { message: 'event must be a string of 1-128 characters', executed: 'no' }));
-      }
+      const badEvent = checkEventName(event);
+      if (badEvent !== undefined) return Promise.reject(FaultlineError.fromBody(badEvent));
       if (state === 'closed') {
         return Promise.reject(new FaultlineError('BAD_CONNECTION', { message: 'Client is closed', executed: 'no' }));
       }

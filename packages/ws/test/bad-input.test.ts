@@ -59,6 +59,25 @@ describe('bad input', () => {
     await stillServes(raw, 'alive-1');
   });
 
+  it('the client refuses an event name it cannot send with the body the server would answer', async () => {
+    const { url } = await startServer({ handlers });
+    const long = 'e'.repeat(129);
+    const raw = await rawClient(url);
+    raw.send(req(long, null, 'long-1'));
+    const server = (await raw.next((f) => f.meta?.request_id === 'long-1')).data;
+    const { client } = faultlineClient({ url });
+    for (const event of [long, '', 42 as unknown as string]) {
+      const r = await settle(client.request(event, null));
+      expect(r.ok).toBe(false);
+      expect((r as { error: FaultlineError }).error.toBody()).toEqual(server);
+    }
+    expect(server).toMatchObject({
+      name: 'BAD_REQUEST',
+      executed: 'no',
+      details: { reason: 'invalid_field', field: 'event' },
+    });
+  });
+
   it('answers an unknown event with NOT_FOUND and the request id', async () => {
     const { url } = await startServer({ handlers });
     const raw = await rawClient(url);
