@@ -12,8 +12,9 @@
 // more, shorter repetitions (8 x 3 s). The machine is shared: the CPU time of other processes
 // over each measured window is sampled from /proc (lib/proc.mjs foreignLoad); a repetition in
 // which either cell saw more than --maxForeign CPUs of foreign load is repeated (at most `reps`
-// extra attempts; when they run out, the noisy ones are kept) and left out of the medians. The filter reads only the other processes' CPU, never
-// the figures themselves, so it does not favour either side. About 70 s with the defaults.
+// extra attempts); the figures come from the quiet repetitions when at least 3 were had, else
+// from all. The filter reads only the other processes' CPU, never the figures themselves, so it
+// does not favour either side. About 70 s with the defaults.
 //
 //   node benchmarks/fastify-http.mjs [--reps=8] [--duration=3] [--warmup=1] [--serverWarmup=3]
 //                                    [--connections=10] [--maxForeign=0.2]
@@ -28,7 +29,7 @@
 //                                per-repetition ratios; lower is better). Steadier than req/s when
 //                                the machine is shared, since it does not count time spent waiting
 //   fastify.error.*.cpu_us       median server CPU microseconds per request of each cell
-//   fastify.error.ratio_min/max  range of the per-repetition ratios kept
+//   fastify.error.ratio_min/max  range of the per-repetition ratios used; .ratio.reps lists them
 //   fastify.error.meta.*         repetitions reported / run / quiet, median foreign load (CPUs), pinned
 
 import { fileURLToPath } from 'node:url';
@@ -165,7 +166,6 @@ export async function run(options = {}) {
     const kept = [];
     const foreignAll = [];
     let attempts = 0;
-    let quietReps = 0;
     while (kept.length < params.reps && attempts < params.reps * 2) {
       attempts++;
       const order = attempts % 2 ? ['faultline', 'default'] : ['default', 'faultline'];
@@ -176,10 +176,7 @@ export async function run(options = {}) {
       foreignAll.push(foreign);
       const clean = cells.faultline.foreignCpus === null || foreign <= params.maxForeign;
       // Out of spare attempts: keep the repetition anyway (meta.quiet_reps tells).
-      if (clean || params.reps * 2 - attempts < params.reps - kept.length) {
-        kept.push(cells);
-        if (clean) quietReps++;
-      }
+      if (clean || params.reps * 2 - attempts < params.reps - kept.length) kept.push({ ...cells, clean });
       if (options.verbose) {
         const f = cells.faultline;
         const d = cells.default;
@@ -190,21 +187,25 @@ export async function run(options = {}) {
         );
       }
     }
-    const ratios = kept.map((c) => c.faultline.rps / c.default.rps);
-    const cpuRatios = kept.map((c) => c.faultline.cpuUsPerRequest / c.default.cpuUsPerRequest);
-    const of = (mode, field) => median(kept.map((c) => c[mode][field]));
+    // The figures come from the quiet repetitions when there are at least 3, else from all kept.
+    const quiet = kept.filter((c) => c.clean);
+    const used = quiet.length >= 3 ? quiet : kept;
+    const ratios = used.map((c) => c.faultline.rps / c.default.rps);
+    const cpuRatios = used.map((c) => c.faultline.cpuUsPerRequest / c.default.cpuUsPerRequest);
+    const of = (mode, field) => median(used.map((c) => c[mode][field]));
     return {
       'fastify.error.ratio': round(median(ratios), 3),
       'fastify.error.ratio_min': round(Math.min(...ratios), 3),
       'fastify.error.ratio_max': round(Math.max(...ratios), 3),
+      'fastify.error.ratio.reps': ratios.map((x) => x.toFixed(2)).join(' '),
       'fastify.error.faultline.rps': Math.round(of('faultline', 'rps')),
       'fastify.error.default.rps': Math.round(of('default', 'rps')),
       'fastify.error.cpu.ratio': round(median(cpuRatios), 3),
       'fastify.error.faultline.cpu_us': round(of('faultline', 'cpuUsPerRequest'), 1),
       'fastify.error.default.cpu_us': round(of('default', 'cpuUsPerRequest'), 1),
-      'fastify.error.meta.reps': kept.length,
+      'fastify.error.meta.reps': used.length,
       'fastify.error.meta.run_reps': attempts,
-      'fastify.error.meta.quiet_reps': quietReps,
+      'fastify.error.meta.quiet_reps': quiet.length,
       'fastify.error.meta.foreign_cpus': round(median(foreignAll), 2),
       'fastify.error.meta.pinned': hasTaskset() ? 1 : 0,
     };

@@ -7,7 +7,7 @@
 //   node benchmarks/sio.mjs [--reps=3] [--duration=2000] [--warmup=500]
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasTaskset, median, message, startNode, stop } from './lib/proc.mjs';
+import { foreignLoad, hasTaskset, median, message, startNode, stop } from './lib/proc.mjs';
 
 const here = join(dirname(fileURLToPath(import.meta.url)), 'sio');
 
@@ -57,8 +57,14 @@ export async function run(options = {}) {
     server.on('message', (m) => {
       if (m?.cpu) serverCpu.set(m.cpu, m.usage);
     });
+    // Other processes' CPU over the same windows (lib/proc.mjs), reported as meta.foreign_cpus.
+    const foreign = [];
+    let sampler;
     client.on('message', (m) => {
-      if (m?.mark) server.send({ cpu: `${m.index}:${m.mark}` });
+      if (!m?.mark) return;
+      server.send({ cpu: `${m.index}:${m.mark}` });
+      if (m.mark === 'start') sampler = foreignLoad([server.pid, client.pid]);
+      else if (sampler) foreign.push(sampler.end());
     });
     const budget = plan.length * (warmupMs + durationMs + 3000) + 10_000;
     const { results } = await message(client, (m) => m?.results, budget, 'sio bench client');
@@ -105,6 +111,7 @@ export async function run(options = {}) {
     }
     figures['sio.meta.pinned'] = hasTaskset() ? 1 : 0;
     figures['sio.meta.reps'] = reps;
+    figures['sio.meta.foreign_cpus'] = round(median(foreign.filter((x) => x !== null)));
     return figures;
   } finally {
     if (client) await stop(client);

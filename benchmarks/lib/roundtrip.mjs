@@ -75,13 +75,14 @@ export async function runRoundTrips({
       }
     });
     // Repetitions one at a time; one in which a measured window saw more than `maxForeign` CPUs
-    // of other processes' load is run again (at most `reps` extra) and left out of the figures.
+    // of other processes' load is run again (at most `reps` extra attempts) and, when at least 3
+    // quiet ones were had, left out of the figures.
     // The filter reads the other processes' CPU only, never the figures, so it favours no side.
     const results = [];
     const foreignPerRep = [];
     let attempts = 0;
     let kept = 0;
-    let quietReps = 0;
+    const quietReps = [];
     while (kept < reps && attempts < reps * 2) {
       const plan = planOf(kept);
       attempts++;
@@ -96,8 +97,8 @@ export async function runRoundTrips({
       // Out of spare attempts: keep the repetition anyway (meta.quiet_reps tells).
       if (quiet || reps * 2 - attempts < reps - kept) {
         results.push(...got.results);
+        if (quiet) quietReps.push(kept);
         kept++;
-        if (quiet) quietReps++;
       }
     }
     const bad = results.filter((r) => r.unexpected > 0);
@@ -109,34 +110,31 @@ export async function runRoundTrips({
         `${Math.round(r.rps)} rps, cpu/req server ${r3(r.serverCpuUs)} µs, client ${r3(r.clientCpuUs)} µs`;
       return Object.fromEntries(results.map((r) => [`${r.impl}.${r.kind}.w${r.window}.rep${r.rep}`, row(r)]));
     }
+    // The figures come from the quiet repetitions when there are at least 3, else from all.
+    const used = quietReps.length >= 3 ? quietReps : Array.from({ length: kept }, (_, i) => i);
     const out = {};
     const find = (rep, impl, kind, window) =>
       results.find((r) => r.rep === rep && r.impl === impl && r.kind === kind && r.window === window);
+    const cpu = (r) => r.serverCpuUs + r.clientCpuUs;
     for (const { kind, window, impls } of cells) {
       const key = `${prefix}.${kind}.w${window}`;
       const [, base, ...others] = impls;
-      const ratios = (peer) =>
-        median(
-          Array.from(
-            { length: reps },
-            (_, rep) => find(rep, 'faultline', kind, window).rps / find(rep, peer, kind, window).rps,
-          ),
-        );
-      out[`${key}.ratio`] = r3(ratios(base));
+      const perRep = (peer, field) =>
+        used.map((rep) => field(find(rep, 'faultline', kind, window)) / field(find(rep, peer, kind, window)));
+      const rps = perRep(base, (r) => r.rps);
+      out[`${key}.ratio`] = r3(median(rps));
+      out[`${key}.ratio.reps`] = rps.map((x) => x.toFixed(2)).join(' ');
       // CPU per request, server + client, Faultline / baseline (lower is better): steadier than
       // req/s on a shared machine, since time spent waiting for a CPU does not count.
-      const cpu = (r) => r.serverCpuUs + r.clientCpuUs;
-      out[`${key}.cpu.ratio`] = r3(
-        median(
-          Array.from(
-            { length: reps },
-            (_, rep) => cpu(find(rep, 'faultline', kind, window)) / cpu(find(rep, base, kind, window)),
-          ),
-        ),
-      );
-      for (const peer of others) out[`${key}.ratio_vs_${peer.replace(/^raw-/, '')}`] = r3(ratios(peer));
+      out[`${key}.cpu.ratio`] = r3(median(perRep(base, cpu)));
+      for (const peer of others)
+        out[`${key}.ratio_vs_${peer.replace(/^raw-/, '')}`] = r3(median(perRep(peer, (r) => r.rps)));
       const of = (impl, field) =>
-        median(results.filter((r) => r.impl === impl && r.kind === kind && r.window === window).map((r) => r[field]));
+        median(
+          results
+            .filter((r) => used.includes(r.rep) && r.impl === impl && r.kind === kind && r.window === window)
+            .map((r) => r[field]),
+        );
       for (const impl of impls) {
         const name = impl.replace('-', '_');
         out[`${key}.${name}.rps`] = Math.round(of(impl, 'rps'));
@@ -147,9 +145,9 @@ export async function runRoundTrips({
       }
     }
     out[`${prefix}.meta.pinned`] = pin ? 1 : 0;
-    out[`${prefix}.meta.reps`] = reps;
+    out[`${prefix}.meta.reps`] = used.length;
     out[`${prefix}.meta.run_reps`] = attempts;
-    out[`${prefix}.meta.quiet_reps`] = quietReps;
+    out[`${prefix}.meta.quiet_reps`] = quietReps.length;
     out[`${prefix}.meta.foreign_cpus`] = r3(median(foreignPerRep));
     return out;
   } finally {
