@@ -2,12 +2,12 @@
 // each transport, presses every scenario and checks what the page shows a person. Screenshots go
 // to apps/chat/test-results/.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { launchChromium } from '@faultline/test-utils';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const APP_DIR = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../test-results/', import.meta.url));
 
@@ -125,26 +125,9 @@ const shot = (page: Page, transport: string, step: string) =>
   page.screenshot({ path: `${RESULTS}${transport}-${step}.png`, fullPage: true });
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `The chat e2e test needs Chromium at ${CHROMIUM}. Install Debian's package ("apt-get install -y chromium") ` +
-        'or set CHROMIUM_PATH, then run the tests again.',
-    );
-  }
   mkdirSync(RESULTS, { recursive: true });
   baseUrl = await startServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--headless',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -288,7 +271,7 @@ describe.each(TRANSPORTS)('over $id', ({ id, kind }) => {
       );
       await page.waitForSelector('#timeline li[data-kind="attempt"]', { timeout: WAIT });
       await stableOpen(page);
-      expect(await stateText(page)).toBe('open');
+      expect(await stateText(page), (await page.textContent('#timeline')) ?? '').toBe('open');
       // The page joins its room again on the new connection.
       await page.waitForSelector('#messages li:text("rejoined #lobby")', { timeout: WAIT });
     } else {

@@ -7,7 +7,6 @@ import type { AddressInfo } from 'node:net';
 import type { ErrorEvent, ErrorRoute, Failure, Logger, Observer, SuccessEvent } from '@faultline/core';
 import { Server, type ServerOptions, type Socket as ServerSocket } from 'socket.io';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import { afterEach } from 'vitest';
 import { type ClientOptions, createClient, type FaultlineClient, type StateChange } from '../src/client.js';
 import { type AttachOptions, attach, type FaultlineSocketServer } from '../src/server.js';
 
@@ -15,46 +14,9 @@ export const HOST = '127.0.0.1';
 export type Transport = 'websocket' | 'polling';
 export const TRANSPORTS: Transport[][] = [['websocket'], ['polling']];
 
-type Cleanup = () => unknown;
-const cleanups: Cleanup[] = [];
+import { defer, sleep, waitFor, withTimeout } from '@faultline/test-utils';
 
-/** Registers a cleanup run after the current test, last registered first. */
-export function defer(fn: Cleanup): void {
-  cleanups.push(fn);
-}
-
-afterEach(async () => {
-  while (cleanups.length > 0) {
-    const fn = cleanups.pop() as Cleanup;
-    try {
-      await withTimeout(Promise.resolve(fn()), 5000, 'cleanup');
-    } catch {
-      // A cleanup that fails must not hide the test's own result.
-    }
-  }
-});
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Rejects when `promise` takes longer than `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what = 'operation'): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Polls `cond` until true; throws after `ms`. */
-export async function waitFor(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
-    await sleep(5);
-  }
-}
+export { defer, sleep, waitFor, withTimeout };
 
 /** The settled outcome of a promise, for assertions on rejections. */
 export async function settle<T>(

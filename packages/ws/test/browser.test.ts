@@ -2,27 +2,20 @@
  * The client in headless Chromium (Debian's package, driven by playwright-core) on the browser's
  * native WebSocket, against a real server. Never skipped: without Chromium it fails and says why.
  */
-import { existsSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FaultlineError } from '@faultline/core';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { launchChromium } from '@faultline/test-utils';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleClient } from './bundle.js';
-import { HOST, startServer, withTimeout } from './helpers.js';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { HOST, startServer } from './helpers.js';
 
 let browser: Browser | undefined;
 let http: Server | undefined;
 let pageUrl = '';
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `Chromium is required for this test and was not found at ${CHROMIUM}: install it with \`apt-get install -y chromium\``,
-    );
-  }
   const bundle = await bundleClient();
   const html = `<!doctype html><meta charset="utf-8"><title>faultline ws</title>
 <script type="module">
@@ -43,23 +36,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => http?.listen(0, HOST, resolve));
   pageUrl = `http://${HOST}:${(http.address() as AddressInfo).port}/`;
-  browser = await withTimeout(
-    chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--headless',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-      timeout: 30_000,
-    }),
-    35_000,
-    'Chromium launch',
-  );
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {

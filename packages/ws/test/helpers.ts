@@ -4,7 +4,6 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { BuiltinName, ErrorRoute, Failure, Logger } from '@faultline/core';
-import { afterEach } from 'vitest';
 import { type ServerOptions, WebSocket, WebSocketServer } from 'ws';
 import {
   type ClientOptions,
@@ -17,46 +16,9 @@ import { createServer, type FaultlineWsServer, type WsServerOptions } from '../s
 
 export const HOST = '127.0.0.1';
 
-type Cleanup = () => unknown;
-const cleanups: Cleanup[] = [];
+import { defer, sleep, waitFor, withTimeout } from '@faultline/test-utils';
 
-/** Registers a cleanup run after the current test, last registered first. */
-export function defer(fn: Cleanup): void {
-  cleanups.push(fn);
-}
-
-afterEach(async () => {
-  while (cleanups.length > 0) {
-    const fn = cleanups.pop() as Cleanup;
-    try {
-      await withTimeout(Promise.resolve(fn()), 5000, 'cleanup');
-    } catch {
-      // A cleanup that fails must not hide the test's own result.
-    }
-  }
-});
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Rejects when `promise` takes longer than `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what = 'operation'): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-/** Polls `cond` until true; throws after `ms`. */
-export async function waitFor(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what} not met within ${ms} ms`);
-    await sleep(5);
-  }
-}
+export { defer, sleep, waitFor, withTimeout };
 
 /** A logger that records every call, for assertions, and prints nothing. */
 export function recordingLogger(): Logger & {
