@@ -2,8 +2,14 @@
 // committed; scenarios that need a persistent connection skip transports without one (caps).
 import { fastifyHttpTransport } from './drivers/fastify-http.mjs';
 import { fastifyWsTransport } from './drivers/fastify-ws.mjs';
-import { socketioTransport } from './drivers/socketio.mjs';
+import { socketioPollingTransport, socketioTransport } from './drivers/socketio.mjs';
 import { wsTransport } from './drivers/ws.mjs';
 
 /** @type {import('./driver.mjs').Transport[]} */
-export const transports = [wsTransport, socketioTransport, fastifyWsTransport, fastifyHttpTransport];
+export const transports = [
+  wsTransport,
+  socketioTransport,
+  socketioPollingTransport,
+  fastifyWsTransport,
+  fastifyHttpTransport,
+];

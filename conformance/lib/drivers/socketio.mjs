@@ -5,7 +5,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import { DEFAULT_DECODE_LIMITS, decodeFrame } from '@faultline/core';
 import { createClient } from '@faultline/socket.io/client';
-import { attach, ERROR_EVENT } from '@faultline/socket.io/server';
+import { attach, CLOSE_HEADER, ERROR_EVENT } from '@faultline/socket.io/server';
 import { Server } from 'socket.io';
 import { io } from 'socket.io-client';
 import { frameGenerator } from '../fuzz.mjs';
@@ -43,14 +43,23 @@ function record(sock, wire, drop) {
     engine.on('packetCreate', (p) => {
       if (p.type === 'message') wire.frame('out', typeof p.data === 'string' ? p.data : '<binary>');
     });
-    // Over websocket the server ends a connection with the error's close code and reason
-    // (README "Wire form"); socket.io-client hands the CloseEvent over as the close's context.
+    // The server ends a connection with the error's close code and reason (README "Wire form"):
+    // over websocket socket.io-client hands the CloseEvent over as the close's context; over
+    // long-polling the context is the XMLHttpRequest whose error answer carries CLOSE_HEADER.
     engine.on('close', (reason, description) => {
       const ctx = /** @type {any} */ (description)?.context;
-      wire.close(
-        typeof ctx?.code === 'number' ? ctx.code : 0,
-        typeof ctx?.reason === 'string' ? ctx.reason : String(reason),
-      );
+      let header = null;
+      try {
+        // xmlhttprequest-ssl throws here when the request got no answer at all.
+        if (typeof ctx?.getResponseHeader === 'function') header = ctx.getResponseHeader(CLOSE_HEADER);
+      } catch {}
+      const polled = typeof header === 'string' ? /^(\d{4}) (.*)$/.exec(header) : null;
+      if (polled) wire.close(Number(polled[1]), /** @type {string} */ (polled[2]));
+      else
+        wire.close(
+          typeof ctx?.code === 'number' ? ctx.code : 0,
+          typeof ctx?.reason === 'string' ? ctx.reason : String(reason),
+        );
     });
   });
   const connect = sock.connect.bind(sock);
@@ -69,12 +78,18 @@ function record(sock, wire, drop) {
   }
 }
 
-/** @type {import('../driver.mjs').Transport} */
-export const socketioTransport = {
-  name: 'socket.io',
+/**
+ * The Socket.IO driver over one engine.io transport. Over long-polling the end of a connection is
+ * the HTTP error answer to the next poll, whose CLOSE_HEADER carries the close code and reason.
+ * @param {'websocket' | 'polling'} engine
+ * @returns {import('../driver.mjs').Transport}
+ */
+const socketioOver = (engine) => ({
+  name: engine === 'websocket' ? 'socket.io' : 'socket.io-polling',
   caps: { connection: true, closeCodes: true },
   bodyOf: (err) => err.toBody(),
   async start(opts) {
+    const engines = [engine];
     let port = 0;
     /** @type {import('node:http').Server} */
     let http;
@@ -88,7 +103,7 @@ export const socketioTransport = {
 
     const boot = async () => {
       http = createHttpServer();
-      ioServer = new Server(http, { transports: ['websocket'], pingInterval: 25_000, pingTimeout: 20_000 });
+      ioServer = new Server(http, { transports: engines, pingInterval: 25_000, pingTimeout: 20_000 });
       fl = attach(ioServer, {
         handlers: /** @type {any} */ (opts.handlers),
         logger: opts.logger ?? silent,
@@ -115,7 +130,7 @@ export const socketioTransport = {
     /** @param {import('../driver.mjs').ClientOptions} [o] */
     const makeClient = (o = {}) => {
       const wire = new Wire();
-      const sock = io(url(), { transports: ['websocket'], forceNew: true, autoConnect: false, reconnection: false });
+      const sock = io(url(), { transports: engines, forceNew: true, autoConnect: false, reconnection: false });
       record(sock, wire, o.dropConnectionErrors ? (t) => t.startsWith(`["${ERROR_EVENT}"`) : o.dropIncoming);
       const client = createClient(sock, {
         logger: silent,
@@ -183,7 +198,7 @@ export const socketioTransport = {
         await boot();
       },
       connectionCount: () => fl.connections.size,
-      fuzz: ({ frames, seed }) => fuzzSocketIo(url(), { frames, seed, wire: raw }),
+      fuzz: ({ frames, seed }) => fuzzSocketIo(url(), { frames, seed, wire: raw, transports: engines }),
       incoming: () => [...raw.incoming(), ...clients.flatMap((c) => c.wire.incoming())],
       async close() {
         for (const c of clients) c.close();
@@ -191,7 +206,12 @@ export const socketioTransport = {
       },
     };
   },
-};
+});
+
+/** Socket.IO over WebSocket only. */
+export const socketioTransport = socketioOver('websocket');
+/** Socket.IO over HTTP long-polling only. */
+export const socketioPollingTransport = socketioOver('polling');
 
 /**
  * Error bodies in one socket.io packet as engine.io carries it (`<type>[<id>]<json>`): an ack
@@ -243,7 +263,7 @@ function sioExpectation(event, data, meta) {
  * also written as raw engine.io messages (malformed Socket.IO packets), which Socket.IO's parser
  * answers by closing the connection.
  * @param {string} url
- * @param {{ frames: number, seed: number, wire?: Wire, batch?: number }} opts
+ * @param {{ frames: number, seed: number, wire?: Wire, batch?: number, transports?: ('websocket' | 'polling')[] }} opts
  * @returns {Promise<import('../driver.mjs').FuzzStats>}
  */
 export async function fuzzSocketIo(url, opts) {
@@ -270,7 +290,7 @@ export async function fuzzSocketIo(url, opts) {
   let serverErrors = [];
   let disconnected = false;
   const connect = async () => {
-    sock = io(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    sock = io(url, { transports: opts.transports ?? ['websocket'], forceNew: true, reconnection: false });
     disconnected = false;
     sock.on(ERROR_EVENT, (body, meta) => {
       opts.wire?.frame('in', JSON.stringify([ERROR_EVENT, body, meta]));
