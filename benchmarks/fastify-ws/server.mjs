@@ -4,9 +4,9 @@
 //              the ws suite (../ws/handlers.mjs), heartbeat off and no rate limit;
 //   raw:       `@fastify/websocket` registered directly, a `{ websocket: true }` route whose
 //              handler is the ws suite's hand-written JSON request/response (rawConnection).
-// Both register the same @fastify/websocket module (the copy @faultline/fastify resolves, so the
-// only difference is the protocol layer) with perMessageDeflate off. Reports {ready, faultline, raw}.
-import { createRequire } from 'node:module';
+// Both register @fastify/websocket (one version in the lockfile, so the only difference is the
+// protocol layer) with perMessageDeflate off. Reports {ready, faultline, raw}.
+import websocket from '@fastify/websocket';
 import { silentLogger } from '@faultline/core';
 import { faultlineWebSocket } from '@faultline/fastify';
 import Fastify from 'fastify';
@@ -16,10 +16,6 @@ const HOST = '127.0.0.1';
 process.once('disconnect', () => process.exit(0));
 process.once('SIGTERM', () => process.exit(0));
 setTimeout(() => process.exit(3), 300_000).unref();
-
-// @fastify/websocket is a peer of @faultline/fastify: load the copy it loads.
-const requireFromPlugin = createRequire(import.meta.resolve('@faultline/fastify'));
-const { default: websocket } = await import(requireFromPlugin.resolve('@fastify/websocket'));
 
 // ---------------------------------------------------------------- Faultline
 const fapp = Fastify({ logger: false });
