@@ -2,9 +2,10 @@
 // process (pinned to one CPU by the parent), each on its own 127.0.0.1 port. Reports
 // {ready, faultline, native} over IPC.
 import http from 'node:http';
-import { FaultlineError, silentLogger } from '@faultline/core';
+import { silentLogger } from '@faultline/core';
 import { attach } from '@faultline/socket.io/server';
 import { Server } from 'socket.io';
+import { faultlineHandlers, RoomNotFoundError } from '../ws/handlers.mjs';
 
 const HOST = '127.0.0.1';
 process.once('disconnect', () => process.exit(0));
@@ -25,26 +26,12 @@ const fio = new Server(fhttp, options);
 attach(fio, {
   rateLimit: false,
   logger: silentLogger,
-  handlers: {
-    echo: (data) => data,
-    // An expected, registered error: built without a stack, as FaultlineError always is.
-    fail: (data) => {
-      throw new FaultlineError('NOT_FOUND', { message: 'Room not found', details: { room: data.room } });
-    },
-  },
+  handlers: faultlineHandlers,
 });
 
 // ---------------------------------------------------------------- native Socket.IO
 // Plain acks have no error argument: the error travels as a value, {error}. `fail` runs a handler
 // that throws an Error subclass (with its stack, as plain JS code does) and acks its fields.
-class RoomNotFoundError extends Error {
-  constructor(details) {
-    super('Room not found');
-    this.name = 'NOT_FOUND';
-    this.code = 4001;
-    this.details = details;
-  }
-}
 const nhttp = http.createServer();
 const nio = new Server(nhttp, options);
 nio.on('connection', (socket) => {

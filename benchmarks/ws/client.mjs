@@ -5,6 +5,7 @@
 import { createClient } from '@faultline/ws/client';
 import { WebSocket } from 'ws';
 import { closedLoop, runPlan } from '../lib/loop.mjs';
+import { withoutStack } from './handlers.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 process.once('disconnect', () => process.exit(0));
@@ -36,13 +37,6 @@ class RawClient {
       this.ws.send(JSON.stringify({ id, op, data }));
     });
   }
-}
-function withoutStack(make) {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  const e = make();
-  Error.stackTraceLimit = limit;
-  return e;
 }
 class RemoteError extends Error {
   constructor(body) {

@@ -1,5 +1,6 @@
-// Server-side handlers shared by the ws suite (ws/server.mjs, `ws` servers) and the fastify-ws
-// suite (fastify-ws/server.mjs, @fastify/websocket routes), so only the hosting layer differs.
+// Handlers and error pieces shared by the ws suite (ws/server.mjs, `ws` servers), the fastify-ws
+// suite (fastify-ws/server.mjs, @fastify/websocket routes) and the sio suite, so only the hosting
+// layer differs.
 import { FaultlineError } from '@faultline/core';
 
 /** The Faultline handlers: `echo`, and `fail` throwing an expected, registered error. */
@@ -17,7 +18,8 @@ export const faultlineHandlers = {
 //            the adapter catches it and sends its fields: the fair baseline;
 //   `floor`: a literal error body, no Error object at all: the physical floor;
 //   `throw`: as `fail`, but the Error captures its stack, as plain JS code does by default.
-class RoomNotFoundError extends Error {
+/** The baselines' application error: an Error subclass with the fields the wire carries. */
+export class RoomNotFoundError extends Error {
   constructor(details) {
     super('Room not found');
     this.name = 'NOT_FOUND';
@@ -32,7 +34,8 @@ const literalError = (room) => ({
   recoverable: false,
   details: { room },
 });
-function withoutStack(make) {
+/** Runs `make` with stack capture off: an Error built as cheaply as FaultlineError builds one. */
+export function withoutStack(make) {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   const e = make();
