@@ -65,6 +65,23 @@ describe('FaultlineError', () => {
     }).toThrow(TypeError);
   });
 
+  it('shows its name in the stack header, toString and inspect; the prototype reads Error', async () => {
+    const { inspect } = await import('node:util');
+    const err = new FaultlineError('NOT_FOUND', { message: 'Room not found', captureStack: true });
+    expect(err.stack?.split('\n')[0]).toBe('NOT_FOUND: Room not found');
+    expect(String(new FaultlineError('NOT_FOUND'))).toMatch(/^NOT_FOUND: /);
+    expect(inspect(new FaultlineError('NOT_FOUND', { message: 'Room not found' }))).toMatch(
+      /^\[NOT_FOUND: Room not found\]/,
+    );
+    expect((FaultlineError.prototype as { name: string }).name).toBe('Error');
+    expect(Object.keys(JSON.parse(JSON.stringify(new FaultlineError('NOT_FOUND'))))).toContain('name');
+  });
+
+  it('rehydrates with the same own keys as the constructor builds', () => {
+    const built = new FaultlineError('NOT_FOUND', { message: 'Room not found' });
+    expect(Object.keys(FaultlineError.fromBody(toErrorBody(built)))).toEqual(Object.keys(built));
+  });
+
   describe('is', () => {
     it('recognises its own errors, by name when asked', () => {
       const err = new FaultlineError('FORBIDDEN');

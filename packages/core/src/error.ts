@@ -30,6 +30,11 @@ export interface FaultlineErrorOptions {
   captureStack?: boolean;
 }
 
+/** Options with nothing set, shared by {@link FaultlineError.fromBody}. */
+const NO_OPTIONS: FaultlineErrorOptions = Object.freeze({});
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
 /** Everything that defines an error's classification, for errors built from a wire body. */
 interface Resolved {
   code: number;
@@ -73,6 +78,20 @@ export class FaultlineError<Name extends string = string> extends Error {
   readonly details: Record<string, unknown> | undefined;
   /** Set on errors that answer a request: its correlation id. */
   requestId: string | undefined;
+  /** Backs the read-only, non-enumerable `name` getter (a per-instance `defineProperty` cost ~150 ns). */
+  #name: Name;
+
+  static {
+    // `name` is an accessor on the prototype: not an own key, read-only (assigning throws in strict
+    // code), shown by `inspect` and in `stack` as before. 'Error' on the prototype itself.
+    Object.defineProperty(FaultlineError.prototype, 'name', {
+      get(this: object): string {
+        return #name in this ? (this as FaultlineError).#name : 'Error';
+      },
+      enumerable: false,
+      configurable: true,
+    });
+  }
 
   constructor(name: Name, options: FaultlineErrorOptions = {}, resolved?: Resolved) {
     const spec = resolved ?? resolve(name, options.registry ?? codes);
@@ -86,7 +105,7 @@ export class FaultlineError<Name extends string = string> extends Error {
     } finally {
       Error.stackTraceLimit = limit;
     }
-    Object.defineProperty(this, 'name', { value: name, writable: false, enumerable: false, configurable: true });
+    this.#name = name;
     this.code = spec.code;
     this.category = spec.category;
     this.recovery = spec.recovery;
@@ -129,17 +148,17 @@ export class FaultlineError<Name extends string = string> extends Error {
    * client classifies a code it has never seen.
    */
   static fromBody<N extends string = string>(body: ErrorBody, options: { requestId?: string } = {}): FaultlineError<N> {
+    // Direct path: the body is its own classification (message included), the optional fields are
+    // stored after construction instead of going through an options object.
     const err = new FaultlineError<N>(
       body.name as N,
-      {
-        message: body.message,
-        ...(body.details === undefined ? {} : { details: body.details }),
-        ...(body.cause === undefined ? {} : { cause: FaultlineError.fromBody(body.cause) }),
-        ...(body.retry_after_ms === undefined ? {} : { retryAfterMs: body.retry_after_ms }),
-        ...(body.executed === undefined ? {} : { executed: body.executed }),
-      },
+      body.cause === undefined ? NO_OPTIONS : { cause: FaultlineError.fromBody(body.cause) },
       body,
     );
+    const fields = err as Writable<Pick<FaultlineError, 'retryAfterMs' | 'executed' | 'details'>>;
+    fields.retryAfterMs = body.retry_after_ms;
+    fields.executed = body.executed;
+    fields.details = body.details;
     err.requestId = options.requestId;
     return err;
   }
