@@ -15,6 +15,7 @@ export {
   type ProblemDetails,
   parseRetryAfter,
   problemToBody,
+  type ToProblemOptions,
   toProblem,
 } from './http.js';
 export {

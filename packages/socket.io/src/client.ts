@@ -49,7 +49,16 @@ import {
 } from './wire.js';
 
 export type { ConnectionState, RequestOptions } from '@faultline/core';
-export type { AckMeta, EventsMap, FaultlineAck, RequestData, RequestMetaArg, RequestResult } from './wire.js';
+export type {
+  AckMeta,
+  EventName,
+  EventsMap,
+  FaultlineAck,
+  Params,
+  RequestData,
+  RequestMetaArg,
+  RequestResult,
+} from './wire.js';
 export { CLOSE_HEADER, ERROR_EVENT } from './wire.js';
 
 /** A connection state change (the same as `@faultline/ws`'s client, plus Socket.IO's own word). */

@@ -56,7 +56,8 @@ export interface EventsMap {
   [event: string]: any;
 }
 
-type Params<F> = F extends (...args: infer A) => unknown ? A : unknown[];
+/** The parameters of an event's listener type `F` (for typed `emit` and acks). */
+export type Params<F> = F extends (...args: infer A) => unknown ? A : unknown[];
 
 /** The `data` a request event carries, from a typed event map; `unknown` for untyped maps. */
 export type RequestData<F> =
