@@ -582,19 +582,27 @@ export function attach<
         return;
       }
       const started = timed ? now() : 0;
-      engine.dispatch(conn, limiter, { event, data, requestId, idempotencyKey: key }).then(
-        (outcome) => answer(outcome, event, requestId, ack, started),
-        (thrown: unknown) => {
-          // Only a custom idempotency store can reject: the client still gets one outcome.
-          const err = FaultlineError.from(thrown, { registry });
-          logUnknown(
-            err,
-            { request_id: requestId, event, connection_id: socket.id },
-            `faultline: handler ${event} failed`,
-          );
-          answer({ ok: false, error: toErrorBody(err) }, event, requestId, ack, started);
-        },
-      );
+      /** Only a custom rate limiter or idempotency store can throw or reject: still one outcome. */
+      const failed = (thrown: unknown): void => {
+        const err = FaultlineError.from(thrown, { registry });
+        logUnknown(
+          err,
+          { request_id: requestId, event, connection_id: socket.id },
+          `faultline: handler ${event} failed`,
+        );
+        answer({ ok: false, error: toErrorBody(err) }, event, requestId, ack, started);
+      };
+      let outcome: Outcome | Promise<Outcome>;
+      try {
+        outcome = engine.dispatchNow(conn, limiter, { event, data, requestId, idempotencyKey: key });
+      } catch (thrown) {
+        failed(thrown);
+        return;
+      }
+      // A synchronous handler is answered at once (no promise, no microtask); an async one when
+      // it settles.
+      if (!isThenable(outcome)) answer(outcome, event, requestId, ack, started);
+      else outcome.then((o) => answer(o as Outcome, event, requestId, ack, started), failed);
     };
 
     const onEvent = (event: string, args: unknown[]): void => {
@@ -638,30 +646,34 @@ export function attach<
       }
     };
 
-    /** Serves one incoming event. Runs inside Socket.IO's packet handling: it must never throw. */
-    const serve = (event: string, args: unknown[]): void => {
+    /**
+     * Serves one incoming event, its arguments being `args` from index `from` on (a packet is
+     * served in place, without copying it). Runs inside Socket.IO's packet handling: it must
+     * never throw.
+     */
+    const serve = (event: string, args: unknown[], from: number): void => {
       try {
         const last = args[args.length - 1];
-        if (typeof last !== 'function') {
-          onEvent(event, args);
+        if (typeof last !== 'function' || args.length === from) {
+          onEvent(event, from === 0 ? args : args.slice(from));
           return;
         }
         const ack = last as AckFn;
         if (!handlers.has(event)) {
           if (events.has(event)) {
-            onEvent(event, args.slice(0, -1));
+            onEvent(event, args.slice(from, -1));
             ack(null);
             return;
           }
           // A plain Socket.IO listener answers this event; not ours.
           if (socket.listeners(event).length > 0) return;
         }
-        const argc = args.length - 1;
+        const argc = args.length - 1 - from;
         if (argc > 2) {
           badInput(socket, tooManyArguments(event).error, undefined, ack);
           return;
         }
-        onRequest(event, args[0], argc === 2 ? args[1] : undefined, ack);
+        onRequest(event, args[from], argc === 2 ? args[from + 1] : undefined, ack);
       } catch (thrown) {
         notifier.unhandled(`Request#${String(event)}`, thrown);
       }
@@ -717,7 +729,7 @@ export function attach<
           }
           served.add(packet);
         }
-        serve(packet[0] as string, packet.slice(1));
+        serve(packet[0] as string, packet, 1);
         next();
       };
       const wrap = (fn: Middleware): Middleware => {
@@ -739,7 +751,7 @@ export function attach<
         if (event === PING_EVENT && typeof args[args.length - 1] === 'function') {
           // Liveness, not an application event: answered before any middleware (its arguments
           // checked as for any request).
-          serve(event, args);
+          serve(event, args, 0);
           return;
         }
         if (middlewares.length === arranged && middlewares[arranged - 1] === last) return;
@@ -753,7 +765,7 @@ export function attach<
         arranged = middlewares.length;
       });
     } else {
-      socket.onAny((event: string, ...args: unknown[]) => serve(event, args));
+      socket.onAny((event: string, ...args: unknown[]) => serve(event, args, 0));
     }
 
     socket.on('disconnect', () => {

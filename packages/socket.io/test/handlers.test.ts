@@ -210,6 +210,29 @@ describe.each(TRANSPORTS)('handlers over %s', (transport) => {
     expect((data as { requestId: string }).requestId).toBe('client-1');
   });
 
+  it('answers INTERNAL, exactly once, when a custom idempotency store throws or rejects', async () => {
+    let mode: 'throw' | 'reject' = 'throw';
+    const s = await startServer(transports, {
+      handlers,
+      idempotency: {
+        run: () => {
+          if (mode === 'throw') throw new Error('store down hunter2');
+          return Promise.reject(new Error('store down hunter2'));
+        },
+      },
+    });
+    const raw = connectSocket(s.url, transports);
+    await connected(raw);
+    for (const m of ['throw', 'reject'] as const) {
+      mode = m;
+      const answer = await rawRequest(raw, 'echo', 1, { request_id: `r-${m}`, idempotency_key: 'k' });
+      expect(answer[0], m).toMatchObject({ name: 'INTERNAL', code: 5000 });
+      expect(JSON.stringify(answer), m).not.toContain('hunter2');
+    }
+    // Synchronous handlers are answered inline; the connection still serves.
+    expect(await rawRequest(raw, 'echo', 'still here')).toEqual([null, 'still here']);
+  });
+
   it('refuses a request without an ack callback on the error event, without running the handler', async () => {
     let ran = 0;
     const s = await startServer(transports, {
