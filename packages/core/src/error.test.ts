@@ -306,6 +306,24 @@ describe('toErrorBody', () => {
       expect(detailsOf(d)).toEqual({ a: 1, self: '[Circular]', list: ['[Circular]', { back: '[Circular]' }] });
     });
 
+    it('copies a shared, non-circular value each time it appears, also after an unreadable one', () => {
+      const shared = { v: 1 };
+      const boom = {
+        get bad() {
+          throw new Error('getter');
+        },
+      };
+      const d: Record<string, unknown> = { x: shared, y: [shared, shared], boom, z: shared };
+      d.again = { back: d, shared };
+      expect(detailsOf(d)).toEqual({
+        x: { v: 1 },
+        y: [{ v: 1 }, { v: 1 }],
+        boom: '[Unreadable]',
+        z: { v: 1 },
+        again: { back: '[Circular]', shared: { v: 1 } },
+      });
+    });
+
     it('bounds strings, keys, depth and node count', () => {
       const deep: Record<string, unknown> = {};
       let cur = deep;

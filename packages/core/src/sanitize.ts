@@ -49,70 +49,88 @@ function jsonBytes(s: string): number {
   return n;
 }
 
+/** The state of one {@link toBoundedJson} pass (one object, no closures per call). */
+interface Pass {
+  readonly limits: DetailLimits;
+  nodes: number;
+  /** Size budget: every value is charged an upper bound of its JSON size (plus one separator). */
+  budget: number;
+  /** The objects being copied, outermost first: a value met again among them is a cycle. */
+  readonly ancestors: object[];
+}
+
+function boundedString(s: string, pass: Pass): string | undefined {
+  const max = pass.limits.maxString;
+  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
+  pass.budget -= jsonBytes(cut) + 1;
+  return pass.budget >= 0 ? cut : undefined;
+}
+
+function visit(v: unknown, depth: number, pass: Pass): Json | undefined {
+  const limits = pass.limits;
+  if (++pass.nodes > limits.maxNodes || pass.budget <= 0) return undefined;
+  switch (typeof v) {
+    case 'string':
+      return boundedString(v, pass);
+    case 'number':
+      pass.budget -= 25;
+      return Number.isFinite(v) ? v : null;
+    case 'boolean':
+      pass.budget -= 6;
+      return v;
+    case 'bigint':
+      return boundedString(v.toString(), pass);
+    case 'object': {
+      pass.budget -= 5;
+      if (v === null) return null;
+      const ancestors = pass.ancestors;
+      if (ancestors.includes(v)) return '[Circular]';
+      if (depth >= limits.maxDepth) return '[Truncated]';
+      if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : boundedString(v.toISOString(), pass);
+      ancestors.push(v);
+      try {
+        if (Array.isArray(v)) {
+          const out: Json[] = [];
+          const n = Math.min(v.length, limits.maxKeys);
+          for (let i = 0; i < n && pass.budget > 0; i++) out.push(visit(v[i], depth + 1, pass) ?? null);
+          return out;
+        }
+        const out: { [key: string]: Json } = {};
+        let count = 0;
+        for (const key of Object.keys(v)) {
+          if (FORBIDDEN_KEYS.has(key) || key.length > limits.maxString) continue;
+          if (++count > limits.maxKeys || pass.budget <= 0) break;
+          pass.budget -= jsonBytes(key) + 1;
+          if (pass.budget <= 0) break;
+          const item = visit((v as Record<string, unknown>)[key], depth + 1, pass);
+          if (item !== undefined) out[key] = item;
+        }
+        return out;
+      } catch {
+        return '[Unreadable]';
+      } finally {
+        // Always the last one pushed: a nested visit pops what it pushed, throw or not.
+        ancestors.pop();
+      }
+    }
+    default:
+      return undefined;
+  }
+}
+
 /**
  * Copies `value` into plain JSON within `limits`. Returns `undefined` for values that have no JSON
  * form at the top level. Never throws, whatever getters or proxies the value holds.
  */
 export function toBoundedJson(value: unknown, limits: DetailLimits = DEFAULT_DETAIL_LIMITS): Json | undefined {
-  let nodes = 0;
-  // Size budget: every value is charged an upper bound of its JSON size (plus one separator).
-  let budget = limits.maxBytes ?? DEFAULT_DETAIL_LIMITS.maxBytes ?? 8192;
-  const str = (s: string): string | undefined => {
-    const cut = s.length > limits.maxString ? `${s.slice(0, limits.maxString)}…` : s;
-    budget -= jsonBytes(cut) + 1;
-    return budget >= 0 ? cut : undefined;
-  };
-  const seen = new Set<object>();
-  const visit = (v: unknown, depth: number): Json | undefined => {
-    if (++nodes > limits.maxNodes || budget <= 0) return undefined;
-    switch (typeof v) {
-      case 'string':
-        return str(v);
-      case 'number':
-        budget -= 25;
-        return Number.isFinite(v) ? v : null;
-      case 'boolean':
-        budget -= 6;
-        return v;
-      case 'bigint':
-        return str(v.toString());
-      case 'object': {
-        budget -= 5;
-        if (v === null) return null;
-        if (seen.has(v)) return '[Circular]';
-        if (depth >= limits.maxDepth) return '[Truncated]';
-        if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : str(v.toISOString());
-        seen.add(v);
-        try {
-          if (Array.isArray(v)) {
-            const out: Json[] = [];
-            const n = Math.min(v.length, limits.maxKeys);
-            for (let i = 0; i < n && budget > 0; i++) out.push(visit(v[i], depth + 1) ?? null);
-            return out;
-          }
-          const out: { [key: string]: Json } = {};
-          let count = 0;
-          for (const key of Object.keys(v)) {
-            if (FORBIDDEN_KEYS.has(key) || key.length > limits.maxString) continue;
-            if (++count > limits.maxKeys || budget <= 0) break;
-            budget -= jsonBytes(key) + 1;
-            if (budget <= 0) break;
-            const item = visit((v as Record<string, unknown>)[key], depth + 1);
-            if (item !== undefined) out[key] = item;
-          }
-          return out;
-        } catch {
-          return '[Unreadable]';
-        } finally {
-          seen.delete(v);
-        }
-      }
-      default:
-        return undefined;
-    }
+  const pass: Pass = {
+    limits,
+    nodes: 0,
+    budget: limits.maxBytes ?? DEFAULT_DETAIL_LIMITS.maxBytes ?? 8192,
+    ancestors: [],
   };
   try {
-    return visit(value, 0);
+    return visit(value, 0, pass);
   } catch {
     return undefined;
   }
