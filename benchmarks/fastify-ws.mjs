@@ -23,14 +23,10 @@
 // Environment: FAULTLINE_BENCH_REPS (7), FAULTLINE_BENCH_MS (1100), FAULTLINE_BENCH_WARMUP_MS (300),
 // FAULTLINE_BENCH_ONLY (regex on `impl.kind.wN`, for profiling), FAULTLINE_BENCH_PROF (dir).
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runRoundTrips } from './lib/roundtrip.mjs';
+import { fileURLToPath } from 'node:url';
+import { roundTripSuite } from './lib/roundtrip.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const REPS = Number(process.env.FAULTLINE_BENCH_REPS ?? 7);
-const DURATION = Number(process.env.FAULTLINE_BENCH_MS ?? 1100);
-const WARMUP = Number(process.env.FAULTLINE_BENCH_WARMUP_MS ?? 300);
-const ONLY = process.env.FAULTLINE_BENCH_ONLY ? new RegExp(process.env.FAULTLINE_BENCH_ONLY) : undefined;
 
 const PAIR = ['faultline', 'raw'];
 const CELLS = [
@@ -39,21 +35,9 @@ const CELLS = [
   { kind: 'error', window: 16, impls: PAIR },
 ];
 
-export function run() {
-  return runRoundTrips({
-    prefix: 'fastify.ws',
-    server: join(here, 'fastify-ws', 'server.mjs'),
-    cells: CELLS,
-    reps: REPS,
-    durationMs: DURATION,
-    warmupMs: WARMUP,
-    only: ONLY,
-  });
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const started = Date.now();
-  const figures = await run();
-  for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(44)} ${v}`);
-  console.log(`(${Math.round((Date.now() - started) / 1000)} s)`);
-}
+export const run = await roundTripSuite(import.meta.url, {
+  prefix: 'fastify.ws',
+  server: join(here, 'fastify-ws', 'server.mjs'),
+  cells: CELLS,
+  reps: 7,
+});

@@ -10,7 +10,7 @@
 // The server child reports {ready, faultline, raw} (two ws:// URLs) and answers {probe} with
 // {probe, cpu: process.cpuUsage()}, so both sides get CPU µs per request.
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { foreignLoad, hasTaskset, median, message, r3, startNode, stop } from './proc.mjs';
 
 const CLIENT = join(dirname(fileURLToPath(import.meta.url)), '..', 'ws', 'client.mjs');
@@ -154,4 +154,33 @@ export async function runRoundTrips({
     if (client) await stop(client);
     await stop(server);
   }
+}
+
+/**
+ * A round-trip suite: `run()` for run.mjs with the environment's settings (FAULTLINE_BENCH_REPS,
+ * FAULTLINE_BENCH_MS, FAULTLINE_BENCH_WARMUP_MS, FAULTLINE_BENCH_ONLY), and, when `moduleUrl` is
+ * the script node was started with, a run that prints the figures.
+ * @param {string} moduleUrl the suite's `import.meta.url`
+ * @param {{ prefix: string, server: string, cells: { kind: string, window: number, impls: string[] }[], reps: number }} o
+ */
+export async function roundTripSuite(moduleUrl, { prefix, server, cells, reps }) {
+  const only = process.env.FAULTLINE_BENCH_ONLY;
+  const run = () =>
+    runRoundTrips({
+      prefix,
+      server,
+      cells,
+      reps: Number(process.env.FAULTLINE_BENCH_REPS ?? reps),
+      durationMs: Number(process.env.FAULTLINE_BENCH_MS ?? 1100),
+      warmupMs: Number(process.env.FAULTLINE_BENCH_WARMUP_MS ?? 300),
+      only: only ? new RegExp(only) : undefined,
+    });
+  if (process.argv[1] && moduleUrl === pathToFileURL(process.argv[1]).href) {
+    const started = Date.now();
+    const figures = await run();
+    const width = Math.max(...Object.keys(figures).map((k) => k.length)) + 2;
+    for (const [k, v] of Object.entries(figures)) console.log(`${k.padEnd(width)} ${v}`);
+    console.log(`(${Math.round((Date.now() - started) / 1000)} s)`);
+  }
+  return run;
 }
