@@ -65,7 +65,7 @@ export function connectionLost(
   return new FaultlineError('BAD_CONNECTION', {
     message: options.closedBy === undefined ? 'Connection lost' : `Connection closed: ${options.closedBy}`,
     executed: options.executed ?? 'maybe',
-    ...(options.cause === undefined ? {} : { cause: options.cause }),
+    cause: options.cause,
   });
 }
 
@@ -77,6 +77,19 @@ export function requestTimedOut(event: string, timeoutMs: number, cause?: unknow
   return new FaultlineError('TIMEOUT', {
     message: `Request ${event} timed out after ${timeoutMs} ms`,
     executed: 'maybe',
-    ...(cause === undefined ? {} : { cause }),
+    cause,
   });
+}
+
+/**
+ * The error of a request its caller aborted through `signal`: TIMEOUT for a `TimeoutError`
+ * reason (`AbortSignal.timeout()`), else CANCELLED, which is never retried automatically.
+ *
+ * @param executed `no` when the request never left the client @default 'maybe'
+ */
+export function requestAborted(signal: AbortSignal, event: string, executed: Executed = 'maybe'): FaultlineError {
+  const reason = signal.reason as { name?: unknown } | undefined;
+  return reason?.name === 'TimeoutError'
+    ? new FaultlineError('TIMEOUT', { message: `Request ${event} timed out`, cause: reason, executed })
+    : new FaultlineError('CANCELLED', { message: `Request ${event} was cancelled`, cause: reason, executed });
 }

@@ -4,8 +4,8 @@
  * order: no `setTimeout` per request (~200 B and up to 13 % throughput each).
  */
 import type { Json } from './envelope.js';
-import { FaultlineError } from './error.js';
-import { connectionLost, requestTimedOut } from './session.js';
+import type { FaultlineError } from './error.js';
+import { connectionLost, requestAborted, requestTimedOut } from './session.js';
 
 interface Pending {
   readonly id: string;
@@ -254,11 +254,7 @@ export class RequestTracker {
 }
 
 function abortError(signal: AbortSignal, event: string, id: string): FaultlineError {
-  const reason = signal.reason as { name?: unknown } | undefined;
-  const err =
-    reason?.name === 'TimeoutError'
-      ? new FaultlineError('TIMEOUT', { message: `Request ${event} timed out`, cause: reason, executed: 'maybe' })
-      : new FaultlineError('CANCELLED', { message: `Request ${event} was cancelled`, cause: reason, executed: 'maybe' });
+  const err = requestAborted(signal, event);
   err.requestId = id;
   return err;
 }

@@ -15,7 +15,6 @@ import {
   createRetryPlanner,
   decodeFrame,
   type ErrorBody,
-  type Executed,
   FaultlineError,
   idempotencyKeyOf,
   mayResend,
@@ -25,6 +24,7 @@ import {
   type RetryBudget,
   type RetryBudgetOptions,
   type RetryPlanner,
+  requestAborted,
   requestTimedOut,
   type RequestOptions as SessionRequestOptions,
 } from '@faultline/core';
@@ -180,22 +180,15 @@ function parseSuccess(response: Response, text: string): unknown {
   }
 }
 
-function abortError(signal: AbortSignal, what: string, executed: Executed): FaultlineError {
-  const reason = signal.reason as { name?: unknown } | undefined;
-  return reason?.name === 'TimeoutError'
-    ? new FaultlineError('TIMEOUT', { message: `${what} timed out`, cause: reason, executed })
-    : new FaultlineError('CANCELLED', { message: `${what} was cancelled`, cause: reason, executed });
-}
-
 function sleep(ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(abortError(signal, what, 'maybe'));
+      reject(requestAborted(signal, what, 'maybe'));
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(abortError(signal as AbortSignal, what, 'maybe'));
+      reject(requestAborted(signal as AbortSignal, what, 'maybe'));
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
@@ -299,7 +292,7 @@ function buildClient<Name extends string>(options: HttpClientOptions<Name>): { c
     // Once fetch is called the server may have started: failures after that are `maybe`.
     const transportError = (thrown: unknown): FaultlineError => {
       if (FaultlineError.is(thrown)) return thrown;
-      if (signal?.aborted) return abortError(signal, what, 'maybe');
+      if (signal?.aborted) return requestAborted(signal, what, 'maybe');
       // Core words it, so a timed-out RPC reads as it does over the socket clients.
       if (timedOut) return requestTimedOut(what, timeoutMs, thrown);
       const code = networkCode(thrown);
@@ -310,7 +303,7 @@ function buildClient<Name extends string>(options: HttpClientOptions<Name>): { c
       });
     };
     try {
-      if (signal?.aborted) throw abortError(signal, what, 'no');
+      if (signal?.aborted) throw requestAborted(signal, what, 'no');
       let response: Response;
       let text: string;
       try {
