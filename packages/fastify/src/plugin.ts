@@ -36,6 +36,7 @@ import {
   parseRetryAfter,
   toProblem,
 } from './http.js';
+import { unknownOption } from './options.js';
 import { createRedactor, type Redactor } from './redact.js';
 import { splitStandardSchemas, toViolations, validationError } from './validation.js';
 import { answerUpgradeError } from './websocket.js';
@@ -129,8 +130,6 @@ const FASTIFY_CODES: Readonly<Record<string, readonly [name: string, reason: str
   FST_ERR_HANDLER_TIMEOUT: ['TIMEOUT', 'handler_timeout', 'maybe'],
 };
 
-/** Keys Fastify itself puts in a plugin's options (`register(plugin, { prefix })`). */
-const REGISTER_KEYS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'logSerializers', 'contextConfig']);
 const OPTION_KEYS: ReadonlySet<string> = new Set([
   'registry',
   'notFound',
@@ -150,11 +149,8 @@ export function checkOptions(options: unknown): FaultlineFastifyOptions {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object') fail('options must be an object');
   const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!OPTION_KEYS.has(key) && !REGISTER_KEYS.has(key)) {
-      fail(`unknown option ${JSON.stringify(key)} (known: ${[...OPTION_KEYS].join(', ')})`);
-    }
-  }
+  const unknown = unknownOption(o, OPTION_KEYS);
+  if (unknown !== undefined) fail(unknown);
   const r = o.registry as Partial<RegistryLike> | undefined;
   if (r !== undefined && (typeof r?.byCode !== 'function' || typeof r?.lookupName !== 'function')) {
     fail('registry must be a Faultline registry (from defineCodes)');

@@ -22,6 +22,7 @@ import {
 } from '@faultline/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { unknownOption } from './options.js';
 import type { FaultlineFastify } from './plugin.js';
 
 /** Options of the {@link faultlineRpc} plugin. Register it with Fastify's `prefix` (e.g. `/rpc`). */
@@ -90,7 +91,6 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'errorRoute',
   'shutdown',
 ]);
-const REGISTER_KEYS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'logSerializers', 'contextConfig']);
 
 function fail(message: string): never {
   throw new TypeError(`@faultline/fastify rpc: ${message}`);
@@ -99,11 +99,8 @@ function fail(message: string): never {
 function checkRpcOptions(options: unknown): FaultlineRpcOptions {
   if (typeof options !== 'object' || options === null) fail('options must be an object with handlers');
   const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!OPTION_KEYS.has(key) && !REGISTER_KEYS.has(key)) {
-      fail(`unknown option ${JSON.stringify(key)} (known: ${[...OPTION_KEYS].join(', ')})`);
-    }
-  }
+  const unknown = unknownOption(o, OPTION_KEYS);
+  if (unknown !== undefined) fail(unknown);
   if (typeof o.handlers !== 'object' || o.handlers === null) fail('handlers must be an object of functions');
   for (const key of ['authenticate', 'rateLimitKey', 'idempotencyScope'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'function') fail(`${key} must be a function`);

@@ -20,6 +20,7 @@ import { createServer, type FaultlineWsServer, type WsServerOptions } from '@fau
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { ServerOptions, WebSocket } from 'ws';
+import { unknownOption } from './options.js';
 
 /** Options of one Faultline websocket route: those of `@faultline/ws/server`, with `authenticate` seeing the Fastify request. */
 export interface WebSocketRouteOptions<Auth = unknown> extends Omit<WsServerOptions<Auth>, 'authenticate'> {
@@ -99,8 +100,7 @@ export function answerUpgradeError(
   return true;
 }
 
-/** Keys Fastify itself puts in a plugin's options. */
-const REGISTER_KEYS: ReadonlySet<string> = new Set(['prefix', 'logLevel', 'logSerializers', 'contextConfig']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(['ws', 'shutdown']);
 
 /** Checks the plugin's options at registration; throws a TypeError naming the option at fault. */
 function checkWebSocketOptions(options: unknown): void {
@@ -110,11 +110,8 @@ function checkWebSocketOptions(options: unknown): void {
   if (options === undefined || options === null) return;
   if (typeof options !== 'object') bad('options must be an object');
   const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (key !== 'ws' && key !== 'shutdown' && !REGISTER_KEYS.has(key)) {
-      bad(`unknown option ${JSON.stringify(key)} (known: ws, shutdown)`);
-    }
-  }
+  const unknown = unknownOption(o, OPTION_KEYS);
+  if (unknown !== undefined) bad(unknown);
   if (o.ws !== undefined && (typeof o.ws !== 'object' || o.ws === null)) {
     bad('the ws option must be an object of ws ServerOptions');
   }
